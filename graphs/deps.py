@@ -15,7 +15,13 @@ from langchain_core.messages import AnyMessage, SystemMessage, ToolMessage
 from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
-__all__ = ["AgentContext", "context_of", "configured_model", "trim_history", "progress"]
+__all__ = ["AgentContext", "INTERNAL", "context_of", "configured_model", "trim_history", "progress"]
+
+# Config for model calls whose tokens are not the user-visible answer (router, planner,
+# verifier, code writer, plan steps): `nostream` keeps them out of LangGraph's messages
+# stream, so the API streams only answer tokens as `delta.content`; narrate such work
+# with `progress(...)` instead.
+INTERNAL: dict[str, Any] = {"tags": ["nostream", "internal"]}
 
 
 @dataclass
