@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+    return datetime.now(UTC)
 
 
 class UserBase(SQLModel):
@@ -50,8 +50,12 @@ class User(UserBase, table=True):
 
 
 class ChatSession(SQLModel, table=True):
-    id: str = Field(primary_key=True, max_length=128)
-    user_id: str = Field(index=True, foreign_key="user.id")
+    """A user's chat session. Session ids are per user: two users may both have "abc",
+    and neither can learn that the other does. The checkpointer's thread id is `thread_id`."""
+
+    thread_id: str = Field(primary_key=True, max_length=200)
+    session_id: str = Field(index=True, max_length=128)
+    user_id: str = Field(index=True, foreign_key="user.id", ondelete="CASCADE")
     title: str = ""
     agent: str = ""
     created_at: datetime = Field(default_factory=utcnow)
@@ -107,8 +111,9 @@ class Database:
             try:
                 await db.commit()
                 log.info("created admin user %r", name)
-            except Exception:  # another worker created it first
+            except Exception as exc:  # another worker created it first
                 await db.rollback()
+                log.info("admin user not created here (%s): another worker may have", type(exc).__name__)
 
     def session(self) -> AsyncSession:
         return self.sessionmaker()

@@ -1,0 +1,72 @@
+"""Dependency aliases for the routers: `ServicesDep`, `DBDep`, `CurrentUser`, `AdminUser`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.db import User
+from app.errors import APIError
+from app.security import TokenError, decode_access_token
+from app.services.container import Services
+
+__all__ = ["ServicesDep", "DBDep", "CurrentUser", "AdminUser", "get_services", "get_db", "get_current_user"]
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def get_db(services: ServicesDep) -> AsyncIterator[AsyncSession]:
+    async with services.db.session() as db:
+        yield db
+
+
+DBDep = Annotated[AsyncSession, Depends(get_db)]
+
+
+def _unauthorized(message: str) -> APIError:
+    return APIError(401, message, code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+
+
+async def get_current_user(
+    services: ServicesDep, db: DBDep, authorization: Annotated[str | None, Header()] = None
+) -> User:
+    """The user named by the bearer token (what the `openai` SDK sends as `api_key`)."""
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise _unauthorized("missing bearer token: log in at /api/auth/login and send the token")
+    try:
+        claims = decode_access_token(authorization[7:].strip(), services.settings.jwt_secret)
+    except TokenError as exc:
+        raise _unauthorized(f"invalid token: {exc}") from exc
+    user = await db.get(User, str(claims["sub"]))
+    if user is None or user.disabled:
+        raise _unauthorized("invalid token: the account does not exist or is disabled")
+    if user.tokens_valid_after is not None:
+        issued = datetime.fromtimestamp(int(claims["iat"]), UTC)
+        valid_after = user.tokens_valid_after
+        if valid_after.tzinfo is None:
+            valid_after = valid_after.replace(tzinfo=UTC)
+        if issued < valid_after.replace(microsecond=0):
+            raise _unauthorized("invalid token: it was revoked, log in again")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def get_admin(user: CurrentUser) -> User:
+    if user.role != "admin":
+        raise APIError(403, "admin only", code="forbidden")
+    return user
+
+
+AdminUser = Annotated[User, Depends(get_admin)]

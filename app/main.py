@@ -1,0 +1,117 @@
+"""The main app (port 10007): OpenAI-compatible API, auth, sessions; runs the agents.
+
+`create_app(settings, *, llm=None, tools=None)`: tests inject a scripted chat model or
+tool list; by default the LLM backend is resolved (DESIGN section 4) and the tools are
+HTTP wrappers over the tools app.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from langchain_core.language_models import BaseChatModel
+from langchain_core.tools import BaseTool
+
+from app.api.routes import auth, chat, models
+from app.db import Database
+from app.errors import install_error_handlers
+from app.observability import RequestIdMiddleware, configure_logging
+from app.services.checkpoints import open_checkpointer
+from app.services.container import Services
+from app.services.llm import LLMService, build_chat_model, resolve_backend
+from app.services.runner import Runner
+from graphs.registry import build_all
+from settings import Settings, get_settings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+ROUTERS = (auth.router, chat.router, models.router)
+
+
+def _graph_options(settings: Settings) -> dict[str, dict[str, Any]]:
+    return {
+        "react": {"max_iterations": settings.react_max_iterations},
+        "plan_execute": {"max_steps": settings.plan_max_steps},
+        "ultrawork": {"max_iterations": settings.ultrawork_max_iterations},
+    }
+
+
+def _default_tools(settings: Settings, stack: AsyncExitStack) -> tuple[list[BaseTool], Any]:
+    try:
+        from graphs.tools import build_tools
+        from tools_service.client import ToolsClient
+    except ImportError:  # pragma: no cover - only while the tools package is being built
+        return [], None
+    client = ToolsClient(settings.tools_url, settings.tools_key, timeout=settings.default_tool_timeout)
+    stack.push_async_callback(client.aclose)
+    return build_tools(client), client
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    llm: BaseChatModel | None = None,
+    tools: list[BaseTool] | None = None,
+) -> FastAPI:
+    settings = (settings or get_settings()).ensure_secrets()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.data_dir, "main", settings.log_level)
+        async with AsyncExitStack() as stack:
+            db = Database(settings)
+            stack.push_async_callback(db.close)
+            await db.init()
+            if llm is not None:
+                service = LLMService.injected(llm, settings)
+            else:
+                info = await resolve_backend(settings)
+                service = LLMService(info, build_chat_model(info, settings), settings)
+            if tools is not None:
+                tool_list, client = tools, None
+            else:
+                tool_list, client = _default_tools(settings, stack)
+            checkpointer = await stack.enter_async_context(open_checkpointer(settings.checkpoint_db_url))
+            graphs = build_all(llm=service.llm, tools=tool_list, checkpointer=checkpointer,
+                               options=_graph_options(settings))
+            app.state.services = Services(
+                settings=settings, db=db, llm=service, graphs=graphs,
+                runner=Runner(graphs, service.info.name), tools=tool_list,
+                tools_client=client, checkpointer=checkpointer,
+            )
+            log.info("main app ready: agents %s, backend %s", ", ".join(graphs), service.info.name)
+            yield
+
+    app = FastAPI(title="LLM API", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.add_middleware(RequestIdMiddleware)
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+
+    @app.get("/health", tags=["health"])
+    async def health() -> dict[str, Any]:
+        services: Services = app.state.services
+        tools_ok = False
+        try:
+            async with httpx.AsyncClient(timeout=2.0) as client:
+                tools_ok = (await client.get(f"{settings.tools_url.rstrip('/')}/health")).status_code == 200
+        except httpx.HTTPError:
+            tools_ok = False
+        info = services.llm.info
+        return {
+            "status": "ok",
+            "backend": {"name": info.name, "model": info.model, "url": info.base_url, "reason": info.reason,
+                        "reachable": await services.llm.healthy()},
+            "tools": {"url": settings.tools_url, "reachable": tools_ok},
+            "agents": list(services.graphs),
+        }
+
+    return app

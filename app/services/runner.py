@@ -1,0 +1,237 @@
+"""Run a graph for one chat completion: reconcile history, stream, account, undo on failure.
+
+One code path serves streaming and non-streaming requests: the graph runs in its own
+task that feeds a queue of events (`content`, `reasoning`, `error`, `done`), so a client
+disconnect or a cancel request stops the run, and a failed or cancelled run is rolled
+back so the checkpoint never keeps a half-turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage, RemoveMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph.state import CompiledStateGraph
+
+from app.errors import APIError
+from app.observability import LLMCallLogger
+from app.schemas.openai import ChatMessageIn, Usage
+from app.services.history import reconcile
+from app.services.llm import llm_error_to_api_error
+from graphs.deps import AgentContext
+
+__all__ = ["RunRequest", "RunEvent", "RunResult", "Runner"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunRequest:
+    agent: str
+    session_id: str
+    messages: list[ChatMessageIn]
+    context: AgentContext
+
+
+@dataclass
+class RunEvent:
+    kind: str  # content | reasoning | error | done
+    text: str = ""
+    error: APIError | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    answer: str = ""
+    usage: Usage = field(default_factory=Usage)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    message_count: int = 0
+
+
+class _UsageLogger(LLMCallLogger):
+    """Per-run LLM call log that also totals the token usage of every call in the run."""
+
+    def __init__(self, backend: str) -> None:
+        super().__init__(backend)
+        self.usage = Usage()
+
+    async def on_llm_end(self, response: Any, *, run_id: Any, **kwargs: Any) -> None:
+        await super().on_llm_end(response, run_id=run_id, **kwargs)
+        for gens in response.generations:
+            for gen in gens:
+                meta = getattr(getattr(gen, "message", None), "usage_metadata", None) or {}
+                self.usage.prompt_tokens += int(meta.get("input_tokens", 0) or 0)
+                self.usage.completion_tokens += int(meta.get("output_tokens", 0) or 0)
+        self.usage.total_tokens = self.usage.prompt_tokens + self.usage.completion_tokens
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+    return ""
+
+
+class Runner:
+    def __init__(self, graphs: dict[str, CompiledStateGraph[Any, Any, Any, Any]], backend: str) -> None:
+        self.graphs = graphs
+        self.backend = backend
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._active: dict[str, asyncio.Task[None]] = {}
+
+    def _lock(self, key: str) -> asyncio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[key] = lock
+        return lock
+
+    @staticmethod
+    def config(thread_id: str) -> RunnableConfig:
+        return {"configurable": {"thread_id": thread_id}}
+
+    def cancel(self, thread_id: str) -> bool:
+        """Cancel the running request of a session (the per-run stop switch)."""
+        task = self._active.get(thread_id)
+        if task is None or task.done():
+            return False
+        task.cancel()
+        return True
+
+    def is_running(self, thread_id: str) -> bool:
+        task = self._active.get(thread_id)
+        return task is not None and not task.done()
+
+    async def start(self, req: RunRequest, thread_id: str) -> tuple[asyncio.Queue[RunEvent], asyncio.Task[None]]:
+        """Start the run in its own task; events arrive on the returned queue."""
+        queue: asyncio.Queue[RunEvent] = asyncio.Queue()
+        task = asyncio.create_task(self._run(req, thread_id, queue))
+        return queue, task
+
+    async def _run(self, req: RunRequest, thread_id: str, queue: asyncio.Queue[RunEvent]) -> None:
+        graph = self.graphs[req.agent]
+        config = self.config(thread_id)
+        async with self._lock(thread_id):
+            self._active[thread_id] = asyncio.current_task()  # type: ignore[assignment]
+            usage_log = _UsageLogger(self.backend)
+            pre_ids: set[str] = set()
+            removed: list[AnyMessage] = []
+            try:
+                snapshot = await graph.aget_state(config)
+                stored: list[AnyMessage] = list((snapshot.values or {}).get("messages", []))
+                pre_ids = {m.id for m in stored if m.id}
+                plan = reconcile(stored, req.messages)
+                removed_ids = {r.id for r in plan.removed}
+                removed = [m for m in stored if m.id in removed_ids]
+                if not plan.new and not plan.removed and stored and not isinstance(stored[-1], AIMessage):
+                    pass  # the last user turn never got an answer: answer it now
+                elif not plan.new and not plan.removed:
+                    raise APIError(400, "no new message to answer", param="messages", code="no_new_message")
+                if plan.new and isinstance(plan.new[-1], AIMessage):
+                    raise APIError(400, "the last message must not be an assistant message", param="messages")
+                result = await self._stream(graph, plan.update, config, req, usage_log, queue)
+                result.usage = usage_log.usage
+                await queue.put(RunEvent("done", result.answer, data={"result": result}))
+            except asyncio.CancelledError:
+                await asyncio.shield(self._rollback(graph, config, pre_ids, removed))
+                log.info("run cancelled, session %s rolled back", thread_id)
+                await queue.put(RunEvent("error", error=APIError(409, "the request was cancelled", code="cancelled")))
+                raise
+            except Exception as exc:
+                await asyncio.shield(self._rollback(graph, config, pre_ids, removed))
+                await queue.put(RunEvent("error", error=self._as_api_error(exc)))
+            finally:
+                if self._active.get(thread_id) is asyncio.current_task():
+                    del self._active[thread_id]
+
+    async def _stream(
+        self,
+        graph: CompiledStateGraph[Any, Any, Any, Any],
+        update: list[AnyMessage],
+        config: RunnableConfig,
+        req: RunRequest,
+        usage_log: _UsageLogger,
+        queue: asyncio.Queue[RunEvent],
+    ) -> RunResult:
+        run_config: RunnableConfig = {**config, "callbacks": [usage_log]}
+        result = RunResult()
+        streamed = False
+        async for _ns, mode, data in graph.astream(
+            {"messages": update}, run_config, context=req.context,
+            stream_mode=["messages", "custom"], subgraphs=True,
+        ):
+            if mode == "custom":
+                if isinstance(data, dict) and data.get("text"):
+                    result.steps.append(data)
+                    await queue.put(RunEvent("reasoning", str(data["text"]).rstrip() + "\n", data=data))
+                continue
+            chunk, meta = data
+            if not isinstance(chunk, AIMessageChunk | AIMessage) or "internal" in (meta.get("tags") or []):
+                continue
+            text = _text(chunk.content)
+            if text:
+                streamed = True
+                await queue.put(RunEvent("content", text))
+        state = await graph.aget_state(config)
+        messages: list[AnyMessage] = list((state.values or {}).get("messages", []))
+        answers = [m for m in messages if isinstance(m, AIMessage) and not m.tool_calls]
+        result.answer = _text(answers[-1].content) if answers else ""
+        result.message_count = len(messages)
+        if not streamed and result.answer:
+            await queue.put(RunEvent("content", result.answer))
+        return result
+
+    async def _rollback(
+        self,
+        graph: CompiledStateGraph[Any, Any, Any, Any],
+        config: RunnableConfig,
+        pre_ids: set[str],
+        removed: list[AnyMessage],
+    ) -> None:
+        """Undo a failed turn: drop what it added, restore what reconciliation removed."""
+        try:
+            state = await graph.aget_state(config)
+            messages: list[AnyMessage] = list((state.values or {}).get("messages", []))
+            added = [RemoveMessage(id=m.id) for m in messages if m.id and m.id not in pre_ids]
+            if added or removed:
+                await graph.aupdate_state(config, {"messages": [*added, *removed]}, as_node="__start__")
+        except Exception:
+            log.exception("rollback of session %s failed", config["configurable"]["thread_id"])
+
+    @staticmethod
+    def _as_api_error(exc: BaseException) -> APIError:
+        if isinstance(exc, APIError):
+            return exc
+        mapped = llm_error_to_api_error(exc)
+        if mapped is None:
+            cause = exc.__cause__ or exc.__context__
+            mapped = llm_error_to_api_error(cause) if cause else None
+        if mapped is not None:
+            log.warning("backend failure: %s", exc)
+            return mapped
+        log.exception("agent run failed", exc_info=exc)
+        return APIError(500, f"the agent failed: {type(exc).__name__}", type_="api_error", code="agent_error")
+
+    async def events(self, req: RunRequest, thread_id: str) -> AsyncIterator[RunEvent]:
+        """Run and yield events; leaving the iterator early cancels the run."""
+        queue, task = await self.start(req, thread_id)
+        try:
+            while True:
+                event = await queue.get()
+                yield event
+                if event.kind in ("done", "error"):
+                    return
+        finally:
+            if not task.done():
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

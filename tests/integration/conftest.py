@@ -1,0 +1,61 @@
+"""Black-box fixtures: a scripted LLM server, the main app over real HTTP, a logged-in user."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.main import create_app
+from settings import Settings
+from tests.conftest import make_settings
+from tests.scripted_llm import ScriptedLLM, scripted_llm
+from tests.servers import serve_app
+
+
+@dataclass
+class Platform:
+    url: str
+    settings: Settings
+    llm: ScriptedLLM
+    token: str
+
+    @property
+    def v1(self) -> str:
+        return self.url + "/v1"
+
+    def headers(self, token: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token or self.token}"}
+
+    def login(self, username: str, password: str) -> str:
+        resp = httpx.post(self.url + "/api/auth/login", json={"username": username, "password": password})
+        resp.raise_for_status()
+        return str(resp.json()["access_token"])
+
+    def signup(self, username: str, password: str = "correct-horse-battery") -> str:
+        resp = httpx.post(self.url + "/api/auth/signup", json={"username": username, "password": password})
+        resp.raise_for_status()
+        return str(resp.json()["access_token"])
+
+
+@pytest.fixture
+def llm_server() -> Iterator[ScriptedLLM]:
+    with scripted_llm() as llm:
+        yield llm
+
+
+def platform_settings(data_dir: Path, llm: ScriptedLLM, **overrides: object) -> Settings:
+    return make_settings(data_dir, llm_backend="openai", openai_base_url=llm.url, openai_model="scripted-model",
+                         default_agent="chat", **overrides)
+
+
+@pytest.fixture
+def platform(data_dir: Path, llm_server: ScriptedLLM) -> Iterator[Platform]:
+    settings = platform_settings(data_dir, llm_server)
+    with serve_app(create_app(settings)) as url:
+        p = Platform(url=url, settings=settings, llm=llm_server, token="")
+        p.token = p.login("admin", "administrator")
+        yield p

@@ -1,0 +1,134 @@
+"""A scripted OpenAI-compatible HTTP server: the LLM that black-box tests talk to.
+
+It speaks the real wire format (JSON and SSE streaming, native tool calls, usage), so the
+app's real provider path (`LLM_BACKEND=openai`) is exercised. Each request takes the next
+scripted reply; with the script empty it echoes the last user message, which lets a test
+check exactly what the model saw. Every request body is recorded in `requests`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from tests.servers import serve_app
+
+__all__ = ["Reply", "ScriptedLLM", "scripted_llm", "tool_call"]
+
+MODEL = "scripted-model"
+
+
+def tool_call(name: str, args: dict[str, Any], call_id: str | None = None) -> dict[str, Any]:
+    return {"id": call_id or f"call_{uuid.uuid4().hex[:8]}", "name": name, "arguments": json.dumps(args)}
+
+
+@dataclass
+class Reply:
+    content: str = ""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    status: int = 200  # an HTTP error status makes the backend fail
+    delay: float = 0.0
+
+
+class ScriptedLLM:
+    def __init__(self) -> None:
+        self.script: deque[Reply] = deque()
+        self.requests: list[dict[str, Any]] = []
+        self.url = ""
+
+    def push(self, *replies: Reply | str) -> None:
+        for r in replies:
+            self.script.append(Reply(content=r) if isinstance(r, str) else r)
+
+    def user_messages(self, index: int = -1) -> list[str]:
+        """The user messages the model saw in request `index`."""
+        return [str(m.get("content")) for m in self.requests[index]["messages"] if m.get("role") == "user"]
+
+    def _next(self, body: dict[str, Any]) -> Reply:
+        if self.script:
+            return self.script.popleft()
+        users = [m for m in body.get("messages", []) if m.get("role") == "user"]
+        last = users[-1].get("content") if users else ""
+        if isinstance(last, list):
+            last = " ".join(p.get("text", "") for p in last if isinstance(p, dict))
+        return Reply(content=f"echo: {last}")
+
+    async def completions(self, request: Request) -> Response:
+        body = await request.json()
+        self.requests.append(body)
+        reply = self._next(body)
+        if reply.delay:
+            import asyncio
+
+            await asyncio.sleep(reply.delay)
+        if reply.status != 200:
+            return JSONResponse({"error": {"message": "scripted failure", "type": "server_error"}},
+                                status_code=reply.status)
+        usage = {"prompt_tokens": 11, "completion_tokens": max(1, len(reply.content.split())),
+                 "total_tokens": 11 + max(1, len(reply.content.split()))}
+        cid = f"chatcmpl-{uuid.uuid4().hex[:12]}"
+        calls = [{"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+                 for c in reply.tool_calls]
+        finish = "tool_calls" if calls else "stop"
+        if not body.get("stream"):
+            message: dict[str, Any] = {"role": "assistant", "content": reply.content or None}
+            if calls:
+                message["tool_calls"] = calls
+            return JSONResponse({
+                "id": cid, "object": "chat.completion", "created": int(time.time()), "model": MODEL,
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}], "usage": usage,
+            })
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return StreamingResponse(self._sse(cid, reply, calls, finish, usage, include_usage),
+                                 media_type="text/event-stream")
+
+    @staticmethod
+    def _sse(cid: str, reply: Reply, calls: list[dict[str, Any]], finish: str, usage: dict[str, int],
+             include_usage: bool) -> Iterator[str]:
+        def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> str:
+            return "data: " + json.dumps({
+                "id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": MODEL,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+            }) + "\n\n"
+
+        yield chunk({"role": "assistant", "content": ""})
+        words = reply.content.split(" ") if reply.content else []
+        for i, word in enumerate(words):
+            yield chunk({"content": word if i == 0 else " " + word})
+        for i, call in enumerate(calls):
+            yield chunk({"tool_calls": [{"index": i, "id": call["id"], "type": "function",
+                                         "function": {"name": call["function"]["name"], "arguments": ""}}]})
+            yield chunk({"tool_calls": [{"index": i, "function": {"arguments": call["function"]["arguments"]}}]})
+        yield chunk({}, finish)
+        if include_usage:
+            yield "data: " + json.dumps({"id": cid, "object": "chat.completion.chunk", "created": int(time.time()),
+                                         "model": MODEL, "choices": [], "usage": usage}) + "\n\n"
+        yield "data: [DONE]\n\n"
+
+    async def models(self, request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "test"}]})
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[
+            Route("/v1/chat/completions", self.completions, methods=["POST"]),
+            Route("/v1/models", self.models, methods=["GET"]),
+        ])
+
+
+@contextmanager
+def scripted_llm() -> Iterator[ScriptedLLM]:
+    llm = ScriptedLLM()
+    with serve_app(llm.app()) as url:
+        llm.url = url + "/v1"
+        yield llm
