@@ -1,0 +1,305 @@
+"""The RAG engine: per-user collections, serialised commits, lock-free reads.
+
+Why this shape:
+- Writers of one collection are serialised twice: an asyncio lock (one process) and a
+  file lock (several uvicorn workers on one DATA_DIR). Parsing, chunking and embedding
+  happen before the lock, so a slow upload does not stall others for its whole length.
+- Readers never lock: they search an immutable `Snapshot`; a commit swaps in a new one.
+  Before each operation the manifest is stat'ed, so a commit by another worker is seen.
+- All CPU work (embedding, FAISS, BM25, file I/O) runs in worker threads, never on the
+  event loop. Models (embeddings, cross-encoder, LLM) load lazily, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import shutil
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from filelock import FileLock
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+
+from app.errors import APIError
+from settings import Settings
+from tools_service.rag import store
+from tools_service.rag.chunking import chunk_text
+from tools_service.rag.expand import expand_query
+from tools_service.rag.retrieve import RetrievalParams, rank, rerank
+
+__all__ = ["RagEngine", "COLLECTION_RE", "ParsedFile"]
+
+log = logging.getLogger(__name__)
+
+COLLECTION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+EXPANSION_TIMEOUT_S = 30.0
+MAX_CANDIDATES = 2000
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    filename: str
+    size: int
+    text: str
+
+
+class RagEngine:
+    def __init__(self, settings: Settings, *, embeddings: Embeddings | None = None,
+                 llm: BaseChatModel | None = None, reranker: Any = None) -> None:
+        self.settings = settings
+        self.root = settings.data_dir / "rag"
+        self._embeddings = embeddings
+        self._llm = llm
+        self._reranker = reranker
+        self._model_lock = threading.Lock()
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._cache: dict[tuple[str, str], store.Snapshot] = {}
+        self._llm_lock = asyncio.Lock()
+        self.embedding_model_name = (settings.rag_embedding_model if embeddings is None
+                                     else f"injected:{type(embeddings).__name__}")
+
+    # -- models ---------------------------------------------------------------------
+
+    def embeddings(self) -> Embeddings:
+        with self._model_lock:
+            if self._embeddings is None:
+                from langchain_huggingface import HuggingFaceEmbeddings
+
+                log.info("loading embedding model %s on %s", self.settings.rag_embedding_model,
+                         self.settings.rag_embedding_device)
+                self._embeddings = HuggingFaceEmbeddings(
+                    model_name=self.settings.rag_embedding_model,
+                    model_kwargs={"device": self.settings.rag_embedding_device, "local_files_only": True},
+                    encode_kwargs={"normalize_embeddings": True},
+                )
+            return self._embeddings
+
+    @property
+    def reranking_enabled(self) -> bool:
+        return self._reranker is not None or bool(self.settings.rag_reranker_model)
+
+    def reranker(self) -> Any:
+        with self._model_lock:
+            if self._reranker is None and self.settings.rag_reranker_model:
+                from sentence_transformers import CrossEncoder
+
+                log.info("loading reranker %s", self.settings.rag_reranker_model)
+                self._reranker = CrossEncoder(self.settings.rag_reranker_model,
+                                              device=self.settings.rag_embedding_device, local_files_only=True)
+            return self._reranker
+
+    async def llm(self) -> BaseChatModel:
+        async with self._llm_lock:
+            if self._llm is None:
+                from app.services.llm import build_chat_model, resolve_backend
+
+                self._llm = build_chat_model(await resolve_backend(self.settings), self.settings)
+            return self._llm
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Unit-length float32 vectors; uses SentenceTransformer.encode directly when
+        available (numpy out, no per-float Python lists: several times faster at scale)."""
+        model = self.embeddings()
+        client = getattr(model, "_client", None)
+        if client is not None and hasattr(client, "encode"):
+            vectors = client.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
+                                    show_progress_bar=False)
+        else:
+            vectors = np.asarray(model.embed_documents(texts), dtype=np.float32)
+        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.where(norms > 0, norms, 1.0)
+
+    # -- paths and locks ------------------------------------------------------------
+
+    def _path(self, user: str, name: str) -> Path:
+        if not COLLECTION_RE.match(name):
+            raise APIError(400, "collection names are 1-64 letters, digits, '_' or '-', starting with a letter "
+                           "or digit", param="collection")
+        return self.root / user / name
+
+    def _lock(self, user: str, name: str) -> asyncio.Lock:
+        return self._locks.setdefault((user, name), asyncio.Lock())
+
+    @staticmethod
+    def _file_lock(path: Path) -> FileLock:
+        return FileLock(str(path.parent / f".{path.name}.lock"))
+
+    async def _snapshot(self, user: str, name: str) -> tuple[Path, store.Snapshot]:
+        path = self._path(user, name)
+        key = store.manifest_key(path)
+        if key == (0, 0):
+            raise APIError(404, f"collection {name!r} not found", code="collection_not_found")
+        cached = self._cache.get((user, name))
+        if cached is not None and cached.key == key:
+            return path, cached
+        async with self._lock(user, name):
+            cached = self._cache.get((user, name))
+            if cached is None or cached.key != store.manifest_key(path):
+                cached = await asyncio.to_thread(self._load_locked, path)
+                self._cache[(user, name)] = cached
+        return path, cached
+
+    def _load_locked(self, path: Path) -> store.Snapshot:
+        with self._file_lock(path):
+            if store.manifest_key(path) == (0, 0):
+                raise APIError(404, f"collection {path.name!r} not found", code="collection_not_found")
+            return store.load(path)
+
+    # -- collections ----------------------------------------------------------------
+
+    async def create_collection(self, user: str, name: str) -> None:
+        path = self._path(user, name)
+        async with self._lock(user, name):
+            await asyncio.to_thread(self._create, path)
+
+    def _create(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f".new-{path.name}-{uuid.uuid4().hex}"
+        store.init_collection(tmp, self.settings.rag_index_type, self.embedding_model_name)
+        try:
+            os.rename(tmp, path)  # atomic; fails if the collection already exists (never empty)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise APIError(409, f"collection {path.name!r} already exists", code="collection_exists") from exc
+
+    async def list_collections(self, user: str) -> list[dict[str, Any]]:
+        def scan() -> list[str]:
+            folder = self.root / user
+            if not folder.is_dir():
+                return []
+            return sorted(p.name for p in folder.iterdir()
+                          if COLLECTION_RE.match(p.name) and (p / store.MANIFEST).exists())
+
+        out = []
+        for name in await asyncio.to_thread(scan):
+            try:
+                _, snap = await self._snapshot(user, name)
+            except APIError:
+                continue  # deleted meanwhile
+            out.append({"name": name, "documents": len(snap.documents), "chunks": snap.size})
+        return out
+
+    async def delete_collection(self, user: str, name: str) -> None:
+        path = self._path(user, name)
+        async with self._lock(user, name):
+            await asyncio.to_thread(self._delete_dir, path)
+            self._cache.pop((user, name), None)
+
+    def _delete_dir(self, path: Path) -> None:
+        with self._file_lock(path):
+            if not (path / store.MANIFEST).exists():
+                raise APIError(404, f"collection {path.name!r} not found", code="collection_not_found")
+            trash = path.parent / f".trash-{path.name}-{uuid.uuid4().hex}"
+            os.rename(path, trash)  # atomic: readers see it whole or not at all
+        shutil.rmtree(trash, ignore_errors=True)
+
+    # -- documents ------------------------------------------------------------------
+
+    async def add_documents(self, user: str, name: str, files: list[ParsedFile]) -> list[dict[str, Any]]:
+        """Chunk and embed outside the lock, then commit all files at once (or none)."""
+        path, snap = await self._snapshot(user, name)
+        new_docs = await asyncio.to_thread(self._prepare, files)
+        dims = {d.embeddings.shape[1] for d in new_docs}
+        async with self._lock(user, name):
+            cached = self._cache.get((user, name), snap)
+            result = await asyncio.to_thread(self._commit_add, path, cached, new_docs, dims)
+            self._cache[(user, name)] = result
+        return [{"id": d.id, "filename": d.filename, "chunks": len(d.texts)} for d in new_docs]
+
+    def _prepare(self, files: list[ParsedFile]) -> list[store.NewDocument]:
+        s = self.settings
+        out = []
+        for f in files:
+            texts = chunk_text(f.text, s.rag_chunking_strategy, s.rag_chunk_size, s.rag_chunk_overlap, embed=self.embed)
+            out.append(store.NewDocument(uuid.uuid4().hex, f.filename, f.size, texts, self.embed(texts)))
+        return out
+
+    @staticmethod
+    def _current(path: Path, cached: store.Snapshot) -> store.Snapshot:
+        """The committed snapshot, reusing `cached` unless another worker committed since."""
+        key = store.manifest_key(path)
+        if key == (0, 0):
+            raise APIError(404, f"collection {path.name!r} not found", code="collection_not_found")
+        return cached if cached.key == key else store.load(path)
+
+    def _commit_add(self, path: Path, cached: store.Snapshot, new_docs: list[store.NewDocument],
+                    dims: set[int]) -> store.Snapshot:
+        with self._file_lock(path):
+            snap = self._current(path, cached)
+            if snap.dim is not None and dims - {snap.dim}:
+                raise APIError(409, f"collection {path.name!r} was indexed with {snap.dim}-dimensional embeddings "
+                               "by another model; re-create it", code="embedding_mismatch")
+            return store.commit_add(path, snap, new_docs)
+
+    async def list_documents(self, user: str, name: str) -> list[dict[str, Any]]:
+        _, snap = await self._snapshot(user, name)
+        return list(snap.documents.values())
+
+    async def delete_document(self, user: str, name: str, doc_id: str) -> None:
+        path, snap = await self._snapshot(user, name)
+        async with self._lock(user, name):
+            cached = self._cache.get((user, name), snap)
+            self._cache[(user, name)] = await asyncio.to_thread(self._commit_delete, path, cached, doc_id)
+
+    def _commit_delete(self, path: Path, cached: store.Snapshot, doc_id: str) -> store.Snapshot:
+        with self._file_lock(path):
+            snap = self._current(path, cached)
+            if doc_id not in snap.documents:
+                raise APIError(404, f"document {doc_id!r} not found in collection {path.name!r}",
+                               code="document_not_found")
+            return store.commit_delete(path, snap, doc_id)
+
+    # -- queries --------------------------------------------------------------------
+
+    async def query(self, user: str, name: str, query: str, top_k: int | None = None, *,
+                    mode: str | None = None, use_rerank: bool | None = None) -> list[dict[str, Any]]:
+        s = self.settings
+        _, snap = await self._snapshot(user, name)
+        top_k = top_k or s.rag_top_k
+        if not snap.size:
+            return []
+        queries = [query]
+        if s.rag_use_multi_query:
+            llm = await self._llm_or_none()
+            if llm is not None:
+                queries += await expand_query(llm, query, s.rag_multi_query_count, EXPANSION_TIMEOUT_S)
+        do_rerank = self.reranking_enabled if use_rerank is None else (use_rerank and self.reranking_enabled)
+        params = RetrievalParams(
+            mode=mode or ("hybrid" if s.rag_use_hybrid else "dense"), top_k=top_k,
+            candidates=min(MAX_CANDIDATES, max(2 * top_k, s.rag_rerank_top_n if do_rerank else 0, 50)),
+            rrf_k=s.rag_rrf_k, dense_weight=s.rag_dense_weight, sparse_weight=s.rag_sparse_weight,
+            min_similarity=s.rag_min_score_threshold,
+        )
+        return await asyncio.to_thread(self._search, snap, queries, params, do_rerank)
+
+    async def _llm_or_none(self) -> BaseChatModel | None:
+        try:
+            return await self.llm()
+        except Exception as exc:
+            log.warning("no LLM for multi-query expansion: %s", exc)
+            return None
+
+    def _search(self, snap: store.Snapshot, queries: list[str], params: RetrievalParams,
+                do_rerank: bool) -> list[dict[str, Any]]:
+        qvecs = self.embed(queries)
+        if snap.dim is not None and qvecs.shape[1] != snap.dim:
+            raise APIError(409, f"collection was indexed with {snap.dim}-dimensional embeddings by another model; "
+                           "re-create it", code="embedding_mismatch")
+        hits = rank(snap, queries, qvecs, params)
+        if do_rerank and hits:
+            hits = rerank(snap, queries[0], hits, self.reranker(), self.settings.rag_rerank_top_n)
+        return [
+            {"document_id": snap.row_doc[h.row], "filename": snap.documents[snap.row_doc[h.row]]["filename"],
+             "chunk_id": snap.chunk_ids[h.row], "text": snap.texts[h.row], "score": round(h.score, 6),
+             "similarity": round(h.similarity, 6)}
+            for h in hits[: params.top_k]
+        ]

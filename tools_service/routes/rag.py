@@ -1,0 +1,211 @@
+"""RAG over HTTP: per-user collections, uploads, queries (`/api/tools/rag/...`).
+
+Upload policy: a batch is all-or-nothing. Every file is checked (type → 415, size →
+413) and parsed before anything is indexed; if any file fails, the whole batch is
+refused with an error that names each failing file, and nothing is indexed, so the
+client can fix or drop that file and resend the batch without creating duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, FastAPI, File, Form, Request, UploadFile
+from pydantic import BaseModel, Field
+
+from app.errors import APIError
+from settings import Settings
+from tools_service.auth import CurrentCaller
+from tools_service.envelope import ToolResult, ok
+from tools_service.rag.engine import ParsedFile, RagEngine
+from tools_service.rag.parsing import SUPPORTED_EXTENSIONS, ParseError, extension_of, parse_document
+
+__all__ = ["router", "SPECS", "startup", "shutdown", "describe"]
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/tools/rag", tags=["rag"])
+
+MAX_TOP_K = 1000
+
+SPECS: list[dict[str, Any]] = [
+    {
+        "name": "rag_query",
+        "description": "Search one of the user's document collections; returns the best matching passages.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "collection": {"type": "string", "description": "collection name"},
+                "query": {"type": "string", "description": "what to look for"},
+                "top_k": {"type": "integer", "minimum": 1, "maximum": 50, "description": "passages to return"},
+            },
+            "required": ["collection", "query"],
+        },
+    },
+    {
+        "name": "rag_list_collections",
+        "description": "List the user's document collections, with their document counts.",
+        "parameters": {"type": "object", "properties": {}},
+    },
+]
+
+
+class CollectionCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+
+
+class QueryRequest(BaseModel):
+    collection: str = Field(min_length=1, max_length=64)
+    query: str = Field(min_length=1, max_length=4000)
+    top_k: int | None = Field(default=None, ge=1, le=MAX_TOP_K)
+    mode: Literal["hybrid", "dense", "sparse"] | None = Field(
+        default=None, description="default: hybrid if RAG_USE_HYBRID else dense; sparse = BM25 alone")
+    rerank: bool | None = Field(default=None, description="default: rerank when RAG_RERANKER_MODEL is set")
+
+
+def _engine(request: Request) -> RagEngine:
+    return request.app.state.rag  # type: ignore[no-any-return]
+
+
+async def startup(app: FastAPI) -> None:
+    """Tests (and embedders of the app) may preset `app.state.rag_embeddings`,
+    `rag_llm` or `rag_reranker` before serving; otherwise models load on first use."""
+    settings: Settings = app.state.settings
+    app.state.rag = RagEngine(
+        settings,
+        embeddings=getattr(app.state, "rag_embeddings", None),
+        llm=getattr(app.state, "rag_llm", None),
+        reranker=getattr(app.state, "rag_reranker", None),
+    )
+
+
+async def shutdown(app: FastAPI) -> None:
+    app.state.rag = None
+
+
+def describe(app: FastAPI) -> list[dict[str, Any]]:
+    engine: RagEngine | None = getattr(app.state, "rag", None)
+    settings: Settings = app.state.settings
+    reranker = settings.rag_reranker_model or ("injected" if engine and engine.reranking_enabled else "")
+    status = {
+        "embedding_model": engine.embedding_model_name if engine else settings.rag_embedding_model,
+        "embedding_device": settings.rag_embedding_device,
+        "index_type": settings.rag_index_type,
+        "hybrid": settings.rag_use_hybrid,
+        "reranking": {"enabled": bool(reranker), "model": reranker or None,
+                      "reason": None if reranker else "RAG_RERANKER_MODEL is not set; results are not reranked"},
+        "multi_query": settings.rag_use_multi_query,
+        "formats": list(SUPPORTED_EXTENSIONS),
+    }
+    return [{**spec, "status": status} for spec in SPECS]
+
+
+@router.post("/collections", status_code=201)
+async def create_collection(body: CollectionCreate, request: Request, caller: CurrentCaller) -> ToolResult:
+    await _engine(request).create_collection(caller.user_id, body.name)
+    return ok(f"created collection {body.name}", {"name": body.name})
+
+
+@router.get("/collections")
+async def list_collections(request: Request, caller: CurrentCaller) -> ToolResult:
+    collections = await _engine(request).list_collections(caller.user_id)
+    names = ", ".join(c["name"] for c in collections) or "none"
+    return ok(f"{len(collections)} collection(s): {names}", {"collections": collections})
+
+
+@router.delete("/collections/{name}")
+async def delete_collection(name: str, request: Request, caller: CurrentCaller) -> ToolResult:
+    await _engine(request).delete_collection(caller.user_id, name)
+    return ok(f"deleted collection {name}", {"name": name})
+
+
+@router.get("/collections/{name}/documents")
+async def list_documents(name: str, request: Request, caller: CurrentCaller) -> ToolResult:
+    documents = await _engine(request).list_documents(caller.user_id, name)
+    return ok(f"{len(documents)} document(s) in {name}", {"documents": documents})
+
+
+@router.delete("/collections/{name}/documents/{document_id}")
+async def delete_document(name: str, document_id: str, request: Request, caller: CurrentCaller) -> ToolResult:
+    await _engine(request).delete_document(caller.user_id, name, document_id)
+    return ok(f"deleted document {document_id}", {"document_id": document_id})
+
+
+async def _read_checked(files: list[UploadFile], limit: int, limit_mb: int) -> list[tuple[str, bytes]]:
+    names = [f.filename or "(unnamed)" for f in files]
+    unsupported = [n for n in names if extension_of(n) not in SUPPORTED_EXTENSIONS]
+    if unsupported:
+        raise APIError(415, f"unsupported file type: {', '.join(unsupported)} (supported: "
+                       f"{' '.join(SUPPORTED_EXTENSIONS)}); nothing was indexed", code="unsupported_media_type")
+    out: list[tuple[str, bytes]] = []
+    for name, upload in zip(names, files, strict=True):
+        if upload.size is not None and upload.size > limit:
+            raise APIError(413, f"{name} is larger than MAX_FILE_SIZE_MB={limit_mb}; nothing was indexed",
+                           code="file_too_large")
+        data = await upload.read(limit + 1)
+        if len(data) > limit:
+            raise APIError(413, f"{name} is larger than MAX_FILE_SIZE_MB={limit_mb}; nothing was indexed",
+                           code="file_too_large")
+        out.append((name, data))
+    return out
+
+
+def _parse_all(raw: list[tuple[str, bytes]]) -> list[ParsedFile]:
+    parsed, errors = [], []
+    for name, data in raw:
+        try:
+            parsed.append(ParsedFile(name, len(data), parse_document(name, data)))
+        except ParseError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise APIError(422, f"could not parse {'; '.join(errors)}. The whole batch was refused and nothing "
+                       "was indexed; fix or remove the file(s) and upload again", code="unparseable_file")
+    return parsed
+
+
+@router.post("/upload")
+async def upload(
+    request: Request,
+    caller: CurrentCaller,
+    collection: Annotated[str, Form()],
+    files: Annotated[list[UploadFile], File()],
+) -> ToolResult:
+    engine = _engine(request)
+    settings: Settings = request.app.state.settings
+    await engine.list_documents(caller.user_id, collection)  # 400/404 before reading large bodies
+    raw = await _read_checked(files, settings.max_file_size_bytes, settings.max_file_size_mb)
+    parsed = await asyncio.to_thread(_parse_all, raw)
+    try:
+        documents = await engine.add_documents(caller.user_id, collection, parsed)
+    except APIError:
+        raise
+    except Exception as exc:  # the embedder (or disk) failed: nothing was committed
+        log.exception("indexing into %s failed", collection)
+        raise APIError(503, f"indexing failed ({type(exc).__name__}); nothing was indexed and the collection is "
+                       "unchanged", code="indexing_failed") from exc
+    return ok(
+        f"indexed {len(documents)} document(s) into {collection}",
+        {"document_ids": [d["id"] for d in documents], "documents": documents},
+        chunks=sum(d["chunks"] for d in documents),
+    )
+
+
+@router.post("/query")
+async def query(body: QueryRequest, request: Request, caller: CurrentCaller) -> ToolResult:
+    try:
+        results = await _engine(request).query(
+            caller.user_id, body.collection, body.query, body.top_k, mode=body.mode, use_rerank=body.rerank
+        )
+    except APIError:
+        raise
+    except Exception as exc:
+        log.exception("query on %s failed", body.collection)
+        raise APIError(503, f"retrieval failed ({type(exc).__name__})", code="retrieval_failed") from exc
+    if results:
+        answer = "\n\n".join(f"[{i}] {r['filename']} (score {r['score']:.3f}): {r['text']}"
+                             for i, r in enumerate(results, start=1))
+    else:
+        answer = f"no passages in {body.collection} matched the query"
+    return ok(answer, {"results": results}, collection=body.collection, count=len(results))
