@@ -102,6 +102,14 @@ class Settings(BaseSettings):
     jwt_expiration_hours: float = 168
     default_admin_username: str = "admin"
     default_admin_password: SecretStr = SecretStr("administrator")
+    # Login throttling, per account and per client address; counters live in the database
+    # so every worker shares them (app/services/throttle.py).
+    login_max_failures: int = 5
+    login_max_failures_per_ip: int = 20
+    login_lockout_seconds: float = 300.0
+    login_failure_window_seconds: float = 900.0
+    login_failure_delay: float = 0.25
+    login_failure_max_delay: float = 4.0
 
     # agents
     default_agent: str = "auto"
@@ -115,6 +123,7 @@ class Settings(BaseSettings):
     tavily_api_key: SecretStr | None = None
     tavily_search_depth: Literal["basic", "advanced"] = "advanced"
     tavily_base_url: str = "https://api.tavily.com"
+    tavily_timeout: float = 30.0
     python_sandbox: Literal["bwrap", "none"] = "bwrap"
     python_exec_memory_mb: int = 1024
     python_exec_timeout: float = 30.0
@@ -124,6 +133,10 @@ class Settings(BaseSettings):
     python_exec_workspace_quota_mb: int = 512
     python_exec_max_processes: int = 64
     python_sandbox_uid: int = 65534
+    python_exec_max_files: int = 10000
+    python_exec_tmp_mb: int = 64
+    python_exec_max_concurrent: int = 4
+    python_exec_max_code_kb: int = 512
 
     # RAG
     rag_embedding_model: str = Field(default_factory=default_embedding_model)

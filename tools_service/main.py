@@ -26,7 +26,11 @@ log = logging.getLogger(__name__)
 
 # Each module exposes `router: APIRouter` and `SPECS: list[dict]` (name, description, parameters),
 # and optionally `async def startup(app)` / `async def shutdown(app)`.
-TOOL_MODULES: tuple[str, ...] = ("tools_service.routes.rag",)
+TOOL_MODULES: tuple[str, ...] = (
+    "tools_service.routes.python_coder",
+    "tools_service.routes.websearch",
+    "tools_service.routes.rag",
+)
 
 
 def _load_modules() -> list[Any]:

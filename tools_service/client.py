@@ -1,0 +1,177 @@
+"""Typed async client for the tools app: the only thing `app/` and `graphs/` import from here.
+
+It authenticates with the service key (`TOOLS_API_KEY`) and names the user the main app
+vouches for in `X-User-Id`. Tool calls never raise: a connection error, a timeout or a 4xx
+comes back as a `ToolResult(success=False, answer=...)` the model can read, so an agent run
+goes on when the tools app is down. Tests inject `transport` (e.g. `httpx.ASGITransport`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+
+from tools_service.envelope import ToolResult
+
+__all__ = ["ToolsClient", "ToolsClientError", "ToolResult"]
+
+log = logging.getLogger(__name__)
+
+_SLACK = 15.0  # beyond a run's own timeout: sandbox start, quota check, transfer
+
+
+class ToolsClientError(Exception):
+    """A non-tool call (file download, tool list) failed; `status` is 0 when the app was unreachable."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300] or response.reason_phrase
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return str(body["error"].get("message") or response.reason_phrase)
+    if isinstance(body, dict) and "answer" in body:
+        return str(body["answer"])
+    return response.reason_phrase
+
+
+class ToolsClient:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = 120.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers={"X-API-Key": api_key},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> ToolsClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- the generic call ----------------------------------------------------------------
+
+    async def call(
+        self,
+        user_id: str,
+        path: str,
+        json: dict[str, Any] | None = None,
+        *,
+        method: str = "POST",
+        timeout: float | None = None,
+        files: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> ToolResult:
+        """Call any tools endpoint that answers with the envelope; never raises for transport trouble."""
+        seconds = timeout or self.timeout
+        try:
+            response = await self._http.request(
+                method, path, json=json, files=files, data=data, headers={"X-User-Id": user_id},
+                timeout=httpx.Timeout(seconds, connect=min(seconds, 5.0)),
+            )  # fmt: skip
+        except httpx.TimeoutException:
+            return ToolResult(success=False, answer=f"tools service timed out after {seconds:g} s",
+                              metadata={"error": "timeout"})  # fmt: skip
+        except httpx.HTTPError as exc:
+            log.warning("tools service unavailable at %s: %s", self.base_url, exc)
+            return ToolResult(success=False, answer=f"tools service unavailable: {type(exc).__name__}: {exc}",
+                              metadata={"error": "unavailable"})  # fmt: skip
+        if response.status_code >= 400:
+            return ToolResult(success=False, answer=f"tool request rejected: {_error_message(response)}",
+                              metadata={"error": "http", "status": response.status_code})  # fmt: skip
+        try:
+            return ToolResult.model_validate(response.json())
+        except ValueError:
+            return ToolResult(success=False, answer="tools service sent an unreadable reply",
+                              metadata={"error": "protocol", "status": response.status_code})  # fmt: skip
+
+    # -- tools -------------------------------------------------------------------------
+
+    async def python_coder(self, user_id: str, session_id: str, code: str, timeout: float | None = None) -> ToolResult:
+        body: dict[str, Any] = {"code": code, "session_id": session_id}
+        if timeout is not None:
+            body["timeout"] = timeout
+        http_timeout = max(self.timeout, (timeout or 0) + _SLACK)
+        return await self.call(user_id, "/api/tools/python_coder", body, timeout=http_timeout)
+
+    async def websearch(
+        self, user_id: str, query: str, max_results: int | None = None, search_depth: str | None = None
+    ) -> ToolResult:
+        body: dict[str, Any] = {"query": query}
+        if max_results is not None:
+            body["max_results"] = max_results
+        if search_depth is not None:
+            body["search_depth"] = search_depth
+        return await self.call(user_id, "/api/tools/websearch", body)
+
+    # -- workspace files ---------------------------------------------------------------
+
+    async def list_files(self, user_id: str, session_id: str) -> ToolResult:
+        return await self.call(user_id, f"/api/tools/python_coder/files/{session_id}", method="GET")
+
+    async def upload_file(self, user_id: str, session_id: str, filename: str, content: bytes) -> ToolResult:
+        """Copy a chat attachment into the session's workspace (`filename` may be `dir/name.ext`)."""
+        return await self.call(
+            user_id, f"/api/tools/python_coder/files/{session_id}",
+            files={"file": (filename.rsplit("/", 1)[-1], content)}, data={"filename": filename},
+        )  # fmt: skip
+
+    async def delete_workspace(self, user_id: str, session_id: str) -> ToolResult:
+        return await self.call(user_id, f"/api/tools/python_coder/files/{session_id}", method="DELETE")
+
+    async def read_file(self, user_id: str, session_id: str, filename: str) -> bytes:
+        """The bytes of a workspace file; raises `ToolsClientError` (404 when absent)."""
+        return await self._get_bytes(user_id, f"/api/tools/python_coder/files/{session_id}/{filename}")
+
+    # -- service -----------------------------------------------------------------------
+
+    async def list_tools(self, user_id: str = "system") -> list[dict[str, Any]]:
+        """Each tool's name, description and JSON parameter schema; raises `ToolsClientError`."""
+        body = await self._get_json(user_id, "/api/tools/list")
+        tools = body.get("tools")
+        return tools if isinstance(tools, list) else []
+
+    async def health(self) -> bool:
+        try:
+            response = await self._http.get("/health", timeout=5.0)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    async def _get_bytes(self, user_id: str, path: str) -> bytes:
+        try:
+            response = await self._http.get(path, headers={"X-User-Id": user_id})
+        except httpx.HTTPError as exc:
+            raise ToolsClientError(0, f"tools service unavailable: {exc}") from exc
+        if response.status_code >= 400:
+            raise ToolsClientError(response.status_code, _error_message(response))
+        return response.content
+
+    async def _get_json(self, user_id: str, path: str) -> dict[str, Any]:
+        content = await self._get_bytes(user_id, path)
+        try:
+            body = httpx.Response(200, content=content).json()
+        except ValueError as exc:
+            raise ToolsClientError(502, "tools service sent an unreadable reply") from exc
+        return body if isinstance(body, dict) else {}
