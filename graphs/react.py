@@ -1,0 +1,117 @@
+"""The `react` agent: native tool calling in a loop (think → call tools → observe → ...).
+
+The model sees the tools through `bind_tools` and asks for them with real tool calls, which
+`ToolNode` runs (in parallel when the model asks for several in one turn); we never parse
+"Action:" text. A failing tool becomes a `ToolMessage` carrying the error, so the model can
+recover. After `max_iterations` tool rounds the model is asked, without tools, to answer
+from what it has, and the answer says that it stopped early.
+
+`messages` holds only the user's turn, the tool-calling turns with their results, and one
+final answer; the round count is derived from those messages, so it needs no reset per turn.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.prebuilt import ToolNode
+from langgraph.runtime import Runtime
+
+from graphs.chat import with_system_prompt
+from graphs.deps import INTERNAL, AgentContext, configured_model, context_of, progress
+from graphs.prompts import render_prompt
+from graphs.text import short
+
+__all__ = ["build_react_graph", "tool_rounds", "STOPPED_EARLY_NOTE"]
+
+log = logging.getLogger(__name__)
+
+STOPPED_EARLY_NOTE = (
+    "(Stopped early: the limit of {n} tool rounds was reached, so this answer uses what was found so far.)"
+)
+
+
+def tool_rounds(messages: list[AnyMessage]) -> int:
+    """Tool-calling turns since the user's latest message."""
+    count = 0
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage):
+            break
+        if isinstance(message, AIMessage) and message.tool_calls:
+            count += 1
+    return count
+
+
+def build_react_graph(
+    *,
+    llm: BaseChatModel,
+    tools: list[BaseTool] | None = None,
+    checkpointer: BaseCheckpointSaver[Any] | None = None,
+    max_iterations: int = 5,
+    internal: bool = False,
+    name: str = "react",
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """Build the ReAct loop.
+
+    `max_iterations` (REACT_MAX_ITERATIONS) bounds the tool rounds per user turn.
+    `internal=True` tags every model call as not-the-answer (`graphs.deps.INTERNAL`), for
+    use as a step executor inside another agent whose own answer is streamed.
+    """
+    tools = list(tools or [])
+    tool_node = ToolNode(tools, handle_tool_errors=True) if tools else None
+    call_config: RunnableConfig | None = RunnableConfig(**INTERNAL) if internal else None  # type: ignore[typeddict-item]
+
+    async def agent(state: MessagesState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+        ctx = context_of(runtime)
+        history = with_system_prompt(state["messages"], ctx, "react")
+        model = configured_model(llm, ctx)
+        rounds = tool_rounds(state["messages"])
+        if tool_node is None or rounds < max_iterations:
+            bound = model.bind_tools(tools) if tools else model
+            reply = await bound.ainvoke(history, config=call_config)
+            if tool_node is None and isinstance(reply, AIMessage) and reply.tool_calls:
+                reply = AIMessage(content=reply.content, id=reply.id)  # no tools to run: keep the answer only
+            if isinstance(reply, AIMessage) and reply.tool_calls:
+                for call in reply.tool_calls:
+                    progress(f"Calling {call['name']}({short(call['args'])})", tool=call["name"], args=call["args"])
+            return {"messages": [reply]}
+        # Out of tool rounds: answer without tools. Internal, because the answer gets a note
+        # appended and is emitted whole by the API rather than token by token.
+        progress(f"Reached the limit of {max_iterations} tool rounds; answering from what was found.")
+        stop = HumanMessage(render_prompt("react", "stop", max_iterations=max_iterations))
+        reply = await model.ainvoke([*history, stop], config=RunnableConfig(**INTERNAL))  # type: ignore[typeddict-item]
+        text = reply.content if isinstance(reply.content, str) else str(reply.content)
+        note = STOPPED_EARLY_NOTE.format(n=max_iterations)
+        return {"messages": [AIMessage(content=f"{text.strip()}\n\n{note}".strip(), id=reply.id)]}
+
+    async def run_tools(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
+        assert tool_node is not None
+        result: dict[str, Any] = await tool_node.ainvoke(state, config)
+        for message in result.get("messages", []):
+            if isinstance(message, ToolMessage):
+                status = "failed" if message.status == "error" else "returned"
+                progress(f"{message.name} {status}: {short(message.content)}", tool=message.name, status=status)
+        return result
+
+    def after_agent(state: MessagesState) -> Literal["tools", "__end__"]:
+        last = state["messages"][-1]
+        return "tools" if isinstance(last, AIMessage) and last.tool_calls and tool_node is not None else END
+
+    graph = StateGraph(MessagesState, context_schema=AgentContext)
+    graph.add_node("agent", agent)
+    graph.add_edge(START, "agent")
+    if tool_node is not None:
+        graph.add_node("tools", run_tools)
+        graph.add_conditional_edges("agent", after_agent, ["tools", END])
+        graph.add_edge("tools", "agent")
+    else:
+        graph.add_edge("agent", END)
+    return graph.compile(checkpointer=checkpointer, name=name)
