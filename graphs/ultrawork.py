@@ -12,6 +12,7 @@ produced and how it was checked. Attempts and verdicts live in state keys, not `
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from typing import Any, Literal
 
@@ -64,19 +65,35 @@ class UltraworkState(MessagesState, total=False):
     attempts: list[dict[str, Any]]  # one record per attempt: code, run, verdict
 
 
+_EXIT_CODE = re.compile(r"exit code (-?\d+)")
+_FILES_LINE = re.compile(r"^files in the workspace: (.+)$", re.MULTILINE)
+_FILE_ENTRY = re.compile(r"([^,]+?) \(([^)]*)\)(?:, |$)")
+
+
 def run_facts(message: ToolMessage) -> dict[str, Any]:
-    """Exit code, output and files from a `python_coder` result, whatever shape it came in
-    (an envelope-like artifact with `data`, or only text)."""
+    """Exit code, output and files of a `python_coder` run.
+
+    Taken from a structured artifact (the tools app's envelope `data`) when the tool gives
+    one, else from the tool's text, whose shape `graphs.tools.format_result` fixes:
+    "... (exit code N) ...", "files in the workspace: a.csv (12 B, new/changed), ...".
+    """
     text = message.content if isinstance(message.content, str) else str(message.content)
     data: dict[str, Any] = {}
     if isinstance(message.artifact, dict):
         data = message.artifact.get("data", message.artifact) or {}
-    exit_code = data.get("exit_code", data.get("returncode"))
+    exit_code = data.get("exit_code")
+    if exit_code is None and (found := _EXIT_CODE.search(text)):
+        exit_code = int(found.group(1))
     if exit_code is None and message.status == "error":
         exit_code = -1
-    files = data.get("files") or data.get("files_created") or data.get("new_files") or []
-    names = [f.get("name") or f.get("path") if isinstance(f, dict) else str(f) for f in files]
-    return {"exit_code": exit_code, "output": text[-MAX_EVIDENCE_CHARS:], "files": [n for n in names if n]}
+    files: list[str] = []
+    if isinstance(data.get("files"), list):
+        files = [str(f.get("name")) if isinstance(f, dict) else str(f) for f in data["files"]]
+    elif found := _FILES_LINE.search(text):
+        entries = _FILE_ENTRY.findall(found.group(1))
+        changed = [name for name, note in entries if "new" in note or "changed" in note]
+        files = changed or [name for name, _ in entries]
+    return {"exit_code": exit_code, "output": text[-MAX_EVIDENCE_CHARS:], "files": files}
 
 
 def build_ultrawork_graph(

@@ -91,8 +91,11 @@ def flaky(x: str) -> str:
 def python_coder(code: str) -> str:
     """Stand-in for the sandbox in control-flow tests: echoes what a run would print."""
     if "raise" in code:
-        return "Traceback (most recent call last):\nValueError: boom\nexit code: 1"
-    return f"ran {len(code)} chars\nresult: 42"
+        return "the code failed (exit code 1): ValueError: boom\n\nstderr:\nTraceback ...\nValueError: boom"
+    return (
+        "the code ran successfully (exit code 0)\n\nstdout:\nresult: 42\n\n"
+        "files in the workspace: out.txt (3 B, new/changed)"
+    )
 
 
 @pytest.fixture

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import BaseTool
 from langgraph.checkpoint.memory import InMemorySaver
 
 from graphs import build_graph
-from graphs.ultrawork import NO_SANDBOX_ANSWER, CodeDraft, Verdict
+from graphs.ultrawork import NO_SANDBOX_ANSWER, CodeDraft, Verdict, run_facts
 from tests.fakes import ScriptedChatModel
 from tests.graphs.conftest import add, python_coder, run_graph
 
@@ -29,7 +29,8 @@ async def test_write_run_verify_refine_report() -> None:
     assert run.answer.startswith("The answer is 42")
     attempts = run.state["attempts"]
     assert [a["verdict"]["done"] for a in attempts] == [False, True]
-    assert attempts[0]["run"]["output"].startswith("Traceback")
+    assert attempts[0]["run"]["exit_code"] == 1 and attempts[1]["run"]["exit_code"] == 0
+    assert attempts[1]["run"]["files"] == ["out.txt"]
     assert run.state["code"] == "print('result:', 6 * 7)" and run.state["iteration"] == 2
     # The refinement saw the failing code, its output and the verifier's feedback.
     refine = llm.calls[2][0].content
@@ -37,6 +38,7 @@ async def test_write_run_verify_refine_report() -> None:
     # The verifier judged the run's evidence, and the report was told it was confirmed.
     assert "result: 42" in llm.calls[3][0].content
     assert "done, confirmed by the verifier after 2 attempt(s)" in llm.calls[4][-1].content
+    assert "Files produced: out.txt" in llm.calls[4][-1].content
     assert any(p.startswith("Verifier: not done") for p in run.progress)
     assert any(p.startswith("Run finished") and "result: 42" in p for p in run.progress)
     assert "".join(run.tokens) == run.answer  # only the report streams as answer tokens
@@ -77,3 +79,15 @@ async def test_without_python_coder_it_says_it_cannot_run_code(tools: list[BaseT
     run = await run_graph(graph, "write and run a script")
     assert run.answer == NO_SANDBOX_ANSWER
     assert llm.calls == []
+
+
+def test_run_facts_from_the_tools_text() -> None:
+    text = (
+        "the code ran successfully (exit code 0)\n\nstdout:\nok\n\n"
+        "files in the workspace: data.csv (12 B), plot.png (3400 B, new/changed)"
+    )
+    assert run_facts(ToolMessage(text, tool_call_id="c")) == {"exit_code": 0, "output": text, "files": ["plot.png"]}
+    failed = run_facts(ToolMessage("the code failed (exit code 2): SyntaxError", tool_call_id="c"))
+    assert failed["exit_code"] == 2 and failed["files"] == []
+    structured = ToolMessage("x", tool_call_id="c", artifact={"data": {"exit_code": 3, "files": [{"name": "a.txt"}]}})
+    assert run_facts(structured)["exit_code"] == 3 and run_facts(structured)["files"] == ["a.txt"]
