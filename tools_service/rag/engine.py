@@ -104,14 +104,17 @@ class RagEngine:
                 self._llm = build_chat_model(await resolve_backend(self.settings), self.settings)
             return self._llm
 
-    def embed(self, texts: list[str]) -> np.ndarray:
+    def embed(self, texts: list[str], *, queries: bool = False) -> np.ndarray:
         """Unit-length float32 vectors; uses SentenceTransformer.encode directly when
-        available (numpy out, no per-float Python lists: several times faster at scale)."""
+        available (numpy out, no per-float Python lists: several times faster at scale).
+        Other models get `embed_query` for queries, since some embed them differently."""
         model = self.embeddings()
         client = getattr(model, "_client", None)
         if client is not None and hasattr(client, "encode"):
             vectors = client.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
                                     show_progress_bar=False)
+        elif queries:
+            vectors = np.asarray([model.embed_query(t) for t in texts], dtype=np.float32)
         else:
             vectors = np.asarray(model.embed_documents(texts), dtype=np.float32)
         vectors = np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
@@ -290,7 +293,7 @@ class RagEngine:
 
     def _search(self, snap: store.Snapshot, queries: list[str], params: RetrievalParams,
                 do_rerank: bool) -> list[dict[str, Any]]:
-        qvecs = self.embed(queries)
+        qvecs = self.embed(queries, queries=True)
         if snap.dim is not None and qvecs.shape[1] != snap.dim:
             raise APIError(409, f"collection was indexed with {snap.dim}-dimensional embeddings by another model; "
                            "re-create it", code="embedding_mismatch")
