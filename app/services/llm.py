@@ -27,6 +27,7 @@ __all__ = [
     "LLMService",
     "EmbeddedServer",
     "resolve_backend",
+    "choose_backend",
     "build_chat_model",
     "with_options",
     "llm_error_to_api_error",
@@ -93,6 +94,17 @@ class EmbeddedServer:
             self._server = None
 
 
+_EMBEDDED: dict[str, EmbeddedServer] = {}
+
+
+def _shared_embedded(settings: Settings) -> EmbeddedServer:
+    """One embedded server per model per process, kept alive for the process's lifetime."""
+    key = settings.embedded_model_path
+    if key not in _EMBEDDED:
+        _EMBEDDED[key] = EmbeddedServer(settings)
+    return _EMBEDDED[key]
+
+
 async def _reachable(url: str, timeout: float) -> bool:
     try:
         async with httpx.AsyncClient(timeout=timeout) as client:
@@ -102,20 +114,21 @@ async def _reachable(url: str, timeout: float) -> bool:
         return False
 
 
-async def resolve_backend(settings: Settings, embedded: EmbeddedServer | None = None) -> BackendInfo:
-    """Pick the backend named by LLM_BACKEND; for `auto`, the first that answers."""
-    choice = settings.llm_backend
+async def choose_backend(settings: Settings) -> tuple[str, str]:
+    """(backend, why): LLM_BACKEND, or for `auto` the first that answers."""
+    if settings.llm_backend != "auto":
+        return settings.llm_backend, "LLM_BACKEND setting"
     probe = settings.backend_probe_timeout
-    if choice == "auto":
-        if await _reachable(f"{settings.ollama_host.rstrip('/')}/api/tags", probe):
-            choice, reason = "ollama", f"Ollama answered at {settings.ollama_host}"
-        elif await _reachable(f"{settings.llamacpp_host.rstrip('/')}/v1/models", probe):
-            choice, reason = "llamacpp", f"llama.cpp server answered at {settings.llamacpp_host}"
-        else:
-            choice, reason = "embedded", "no Ollama or llama.cpp server answered"
-    else:
-        reason = "LLM_BACKEND setting"
+    if await _reachable(f"{settings.ollama_host.rstrip('/')}/api/tags", probe):
+        return "ollama", f"Ollama answered at {settings.ollama_host}"
+    if await _reachable(f"{settings.llamacpp_host.rstrip('/')}/v1/models", probe):
+        return "llamacpp", f"llama.cpp server answered at {settings.llamacpp_host}"
+    return "embedded", f"no Ollama at {settings.ollama_host} or llama.cpp server at {settings.llamacpp_host} answered"
 
+
+async def resolve_backend(settings: Settings, embedded: EmbeddedServer | None = None) -> BackendInfo:
+    """The backend to use, started if it is the embedded one and not already running."""
+    choice, reason = await choose_backend(settings)
     if choice == "ollama":
         model = settings.ollama_model or await _first_ollama_model(settings)
         info = BackendInfo("ollama", settings.ollama_host.rstrip("/"), model, reason)
@@ -133,7 +146,7 @@ async def resolve_backend(settings: Settings, embedded: EmbeddedServer | None = 
         if settings.embedded_server_url:
             url = settings.embedded_server_url.rstrip("/")
         else:
-            server = embedded or EmbeddedServer(settings)
+            server = embedded or _shared_embedded(settings)
             url = await asyncio.to_thread(server.start)
         info = BackendInfo("embedded", url + "/v1", EMBEDDED_ALIAS, reason)
     log.info("LLM backend: %s (%s), model %s, because %s", info.name, info.base_url, info.model or "-", info.reason)

@@ -1,0 +1,72 @@
+"""`llm-api serve` as a user runs it: both apps start, answer the openai SDK, and stop on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import openai
+
+from tests.scripted_llm import ScriptedLLM
+from tests.servers import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]
+
+
+def test_serve_starts_both_apps_and_stops_cleanly(data_dir: Path, llm_server: ScriptedLLM) -> None:
+    main_port, tools_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "DATA_DIR": str(data_dir),
+        "SERVER_PORT": str(main_port),
+        "TOOLS_PORT": str(tools_port),
+        "TOOLS_URL": f"http://127.0.0.1:{tools_port}",
+        "LLM_BACKEND": "openai",
+        "OPENAI_BASE_URL": llm_server.url,
+        "OPENAI_API_KEY": "test",
+        "DEFAULT_AGENT": "chat",
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{main_port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, "llm-api serve exited during start-up"
+            try:
+                if httpx.get(base + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the main app did not come up"
+            time.sleep(0.3)
+        health = httpx.get(base + "/health").json()
+        assert health["tools"]["reachable"] is True
+        token = httpx.post(base + "/api/auth/login", json={"username": "admin", "password": "administrator"})
+        client = openai.OpenAI(base_url=base + "/v1", api_key=token.json()["access_token"], max_retries=0)
+        llm_server.push("served")
+        resp = client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "hi"}])
+        assert resp.choices[0].message.content == "served"
+        children = _children(proc.pid)
+        assert len(children) == 2, "tools app and main app run as child processes"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    for pid in children:
+        for _ in range(50):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"child {pid} still running after Ctrl-C")
