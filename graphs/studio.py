@@ -1,0 +1,69 @@
+"""The five agents as module-level graphs, for `langgraph.json` (`langgraph dev`, Studio).
+
+This is the only module that builds graphs at import time, because that is what
+`langgraph.json` points at. Nothing else imports it. The graphs are compiled without a
+checkpointer (the LangGraph server brings its own). The model is the configured backend
+(LLM_BACKEND and friends, as for the API), resolved when Studio loads this module; the
+tools call the tools app at TOOLS_URL. If the backend cannot be resolved, the graphs
+still load, with a model pointed at the configured URL, and runs report the error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.tools import BaseTool
+
+from graphs.registry import build_all
+from settings import Settings, get_settings
+
+__all__ = ["chat", "react", "plan_execute", "ultrawork", "auto", "studio_model", "studio_tools"]
+
+log = logging.getLogger(__name__)
+
+
+def studio_model(settings: Settings) -> BaseChatModel:
+    """The configured backend's chat model, resolved off the event loop that may be importing us."""
+    from app.services.llm import BackendInfo, build_chat_model, resolve_backend
+
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            info = pool.submit(asyncio.run, resolve_backend(settings)).result()
+    except Exception as exc:  # keep Studio usable: the graphs load, runs show the backend error
+        url = settings.openai_base_url or f"{settings.llamacpp_host.rstrip('/')}/v1"
+        log.error("LLM backend could not be resolved (%s); Studio graphs will call %s", exc, url)
+        info = BackendInfo("openai", url, settings.openai_model or "default", f"fallback after: {exc}")
+    return build_chat_model(info, settings)
+
+
+def studio_tools(settings: Settings) -> list[BaseTool]:
+    """The agents' tools over the tools app at TOOLS_URL (absent tools app = tool errors, not import errors)."""
+    try:
+        from graphs.tools import build_tools
+        from tools_service.client import ToolsClient
+    except ImportError as exc:  # pragma: no cover - the tools modules ship with the project
+        log.warning("tools unavailable in Studio: %s", exc)
+        return []
+    return build_tools(ToolsClient(settings.tools_url, settings.tools_key, timeout=settings.default_tool_timeout))
+
+
+def _build() -> dict[str, Any]:
+    settings = get_settings()
+    options = {
+        "react": {"max_iterations": settings.react_max_iterations},
+        "plan_execute": {"max_steps": settings.plan_max_steps},
+        "ultrawork": {"max_iterations": settings.ultrawork_max_iterations},
+    }
+    return build_all(llm=studio_model(settings), tools=studio_tools(settings), options=options)
+
+
+_graphs = _build()
+chat = _graphs["chat"]
+react = _graphs["react"]
+plan_execute = _graphs["plan_execute"]
+ultrawork = _graphs["ultrawork"]
+auto = _graphs["auto"]
