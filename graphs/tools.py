@@ -117,8 +117,53 @@ def websearch_tool(client: ToolsClient) -> BaseTool:
     )
 
 
-# The extension point: one builder per tool. The RAG wrappers append theirs here.
-TOOL_BUILDERS: list[ToolBuilder] = [python_coder_tool, websearch_tool]
+# -- rag ------------------------------------------------------------------------------------
+
+
+class RagQueryArgs(BaseModel):
+    collection: str = Field(description="Name of one of the user's document collections (see rag_list_collections).")
+    query: str = Field(description="What to look for, as a question or keywords.")
+    top_k: int | None = Field(default=None, ge=1, le=20, description="How many passages (optional).")
+
+
+class RagListArgs(BaseModel):
+    pass
+
+
+def rag_query_tool(client: ToolsClient) -> BaseTool:
+    async def rag_query(collection: str, query: str, runtime: ToolRuntime, top_k: int | None = None) -> str:
+        ctx = context_ids(runtime)
+        body: dict[str, object] = {"collection": collection, "query": query}
+        if top_k is not None:
+            body["top_k"] = top_k
+        return format_result(await client.call(ctx.user_id, "/api/tools/rag/query", body))
+
+    return StructuredTool.from_function(
+        coroutine=rag_query,
+        name="rag_query",
+        description=(
+            "Search one of the user's uploaded document collections and get the best matching passages, "
+            "each with its file name and a relevance score in [0, 1]. Quote or cite the passages you use."
+        ),
+        args_schema=RagQueryArgs,
+    )
+
+
+def rag_list_collections_tool(client: ToolsClient) -> BaseTool:
+    async def rag_list_collections(runtime: ToolRuntime) -> str:
+        ctx = context_ids(runtime)
+        return format_result(await client.call(ctx.user_id, "/api/tools/rag/collections", method="GET"))
+
+    return StructuredTool.from_function(
+        coroutine=rag_list_collections,
+        name="rag_list_collections",
+        description="List the user's document collections (name, number of documents) that rag_query can search.",
+        args_schema=RagListArgs,
+    )
+
+
+# The extension point: one builder per tool.
+TOOL_BUILDERS: list[ToolBuilder] = [python_coder_tool, websearch_tool, rag_query_tool, rag_list_collections_tool]
 
 
 def build_tools(client: ToolsClient, builders: Sequence[ToolBuilder] | None = None) -> list[BaseTool]:

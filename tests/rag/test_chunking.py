@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -23,7 +25,7 @@ def test_chunks_respect_size_and_cover_text(strategy: str) -> None:
 
 def test_fixed_overlap_and_sentence_boundaries() -> None:
     chunks = chunk_text("abcdefghij" * 10, "fixed", 30, 10)
-    assert all(a[-10:] == b[:10] for a, b in zip(chunks, chunks[1:], strict=False))
+    assert all(a[-10:] == b[:10] for a, b in itertools.pairwise(chunks))
     for chunk in chunk_text(TEXT, "sentence", 200, 60):
         assert chunk.startswith("Sentence") and chunk.endswith(".")
 
