@@ -86,8 +86,10 @@ def build_plan_execute_graph(
     """
     tools = list(tools or [])
     tool_list = "\n".join(f"- {t.name}: {short(t.description, 160)}" for t in tools) or "(no tools)"
-    executor = build_react_graph(llm=llm, tools=tools, max_iterations=max_iterations, internal=True,
-                                 name="plan_step")
+    # checkpointer=False: a step's inner loop is not checkpointed on its own; its result is, in
+    # `past_steps`, at the parent's next super-step. That halves the checkpoint writes per turn.
+    executor = build_react_graph(llm=llm, tools=tools, checkpointer=False, max_iterations=max_iterations,
+                                 internal=True, name="plan_step")
     internal = RunnableConfig(**INTERNAL)  # type: ignore[typeddict-item]
 
     async def planner(state: PlanExecuteState, runtime: Runtime[AgentContext]) -> dict[str, Any]:

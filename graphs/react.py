@@ -54,7 +54,7 @@ def build_react_graph(
     *,
     llm: BaseChatModel,
     tools: list[BaseTool] | None = None,
-    checkpointer: BaseCheckpointSaver[Any] | None = None,
+    checkpointer: BaseCheckpointSaver[Any] | bool | None = None,
     max_iterations: int = 5,
     internal: bool = False,
     name: str = "react",
