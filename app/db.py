@@ -23,6 +23,7 @@ __all__ = [
     "User",
     "ChatSession",
     "AppSetting",
+    "LoginThrottle",
     "Database",
     "async_url",
     "utcnow",
@@ -69,6 +70,18 @@ class AppSetting(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=64)
     value: str = ""
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed-login counters, keyed `user:<name>` or `ip:<address>`. In the database, not
+    in memory, so a guessing run spread over workers still meets one shared limit.
+    Times are epoch seconds: comparing them in SQL needs no time-zone handling."""
+
+    key: str = Field(primary_key=True, max_length=200)
+    failures: int = 0
+    window_start: float = 0.0
+    locked_until: float = 0.0
+    lockouts: int = 0
 
 
 def async_url(url: str) -> str:

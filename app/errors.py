@@ -69,6 +69,8 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header", "form")]
     param = ".".join(loc) or None
     msg = str(first.get("msg", "invalid value"))
+    if first.get("type") == "value_error":  # our own validators' messages, without pydantic's prefix
+        msg = msg.removeprefix("Value error, ")
     if first.get("type") == "json_invalid":
         return "request body is not valid JSON", None
     return (f"{param}: {msg}" if param else msg), param

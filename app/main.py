@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
 
-from app.api.routes import auth, chat, models
+from app.api.routes import admin, auth, chat, models, sessions
 from app.db import Database
 from app.errors import install_error_handlers
 from app.observability import RequestIdMiddleware, configure_logging
@@ -32,7 +32,7 @@ __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
 
-ROUTERS = (auth.router, chat.router, models.router)
+ROUTERS = (auth.router, chat.router, models.router, sessions.router, admin.router)
 
 
 def _graph_options(settings: Settings) -> dict[str, dict[str, Any]]:

@@ -6,16 +6,38 @@ this table is what listing, ownership checks and titles need without reading che
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import shutil
 import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlmodel import select
+from sqlmodel import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import ChatSession, utcnow
 
-__all__ = ["thread_id_for", "new_session_id", "get_session", "open_session", "record_turn", "title_from"]
+if TYPE_CHECKING:
+    from app.services.container import Services
+
+__all__ = [
+    "thread_id_for",
+    "new_session_id",
+    "get_session",
+    "open_session",
+    "record_turn",
+    "title_from",
+    "list_sessions",
+    "count_sessions",
+    "uploads_dir",
+    "remove_session",
+]
+
+log = logging.getLogger(__name__)
 
 TITLE_MAX = 60
+_CANCEL_WAIT = 10.0
 
 
 def thread_id_for(user_id: str, session_id: str) -> str:
@@ -79,3 +101,37 @@ async def list_sessions(db: AsyncSession, user_id: str, *, limit: int = 50, offs
         .limit(limit)
     )
     return list((await db.exec(query)).all())
+
+
+async def count_sessions(db: AsyncSession, user_id: str) -> int:
+    query = select(func.count()).select_from(ChatSession).where(ChatSession.user_id == user_id)
+    return int((await db.exec(query)).one())
+
+
+def uploads_dir(data_dir: Path, user_id: str, session_id: str) -> Path:
+    """`DATA_DIR/uploads/<user>/<session>/`; both ids are validated single path components."""
+    return data_dir / "uploads" / user_id / session_id
+
+
+async def remove_session(services: Services, db: AsyncSession, row: ChatSession) -> None:
+    """Delete a session everywhere: its running request, checkpoints, uploads, workspace, row.
+
+    The run is cancelled and waited for first, so its rollback cannot write a checkpoint
+    back after the delete. A tools app that is down leaves the workspace behind (logged):
+    the session is still gone for the user.
+    """
+    if services.runner.cancel(row.thread_id):
+        deadline = asyncio.get_running_loop().time() + _CANCEL_WAIT
+        # The runner exposes no awaitable for a run; polling its public state is enough here.
+        while services.runner.is_running(row.thread_id) and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    if services.checkpointer is not None:
+        await services.checkpointer.adelete_thread(row.thread_id)
+    folder = uploads_dir(services.settings.data_dir, row.user_id, row.session_id)
+    await asyncio.to_thread(shutil.rmtree, folder, True)
+    if services.tools_client is not None:
+        result = await services.tools_client.delete_workspace(row.user_id, row.session_id)
+        if not result.success:
+            log.warning("workspace of session %s not removed: %s", row.thread_id, result.answer)
+    await db.delete(row)
+    await db.commit()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from functools import lru_cache
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from sqlmodel import select
 
@@ -12,21 +14,20 @@ from app.api.deps import CurrentUser, DBDep, ServicesDep
 from app.db import User, UserBase
 from app.errors import APIError
 from app.security import create_access_token, hash_password, verify_password
+from app.services import accounts, throttle
+from app.services.accounts import Password, Username
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
-MIN_PASSWORD = 8
-MAX_PASSWORD = 1024
-
 
 class Credentials(BaseModel):
-    username: str = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
-    password: str = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
+    username: Username
+    password: Password
 
 
 class LoginIn(BaseModel):
     username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=MAX_PASSWORD)
+    password: str = Field(min_length=1, max_length=accounts.MAX_PASSWORD)
 
 
 class UserPublic(UserBase):
@@ -43,31 +44,39 @@ class TokenOut(BaseModel):
 def issue_token(services: Any, user: User) -> TokenOut:
     hours = services.settings.jwt_expiration_hours
     token = create_access_token(user.id, services.settings.jwt_secret, hours=hours, extra={"role": user.role})
-    return TokenOut(access_token=token, expires_in=int(hours * 3600), user=UserPublic.model_validate(user, from_attributes=True))
+    public = UserPublic.model_validate(user, from_attributes=True)
+    return TokenOut(access_token=token, expires_in=int(hours * 3600), user=public)
 
 
 @router.post("/signup", status_code=201)
 async def signup(body: Credentials, services: ServicesDep, db: DBDep) -> TokenOut:
     """Always creates a plain `user`: a `role` field in the body is ignored by design."""
-    if (await db.exec(select(User).where(User.username == body.username))).first() is not None:
-        raise APIError(409, f"username {body.username!r} is taken", code="username_taken")
-    user = User(username=body.username, role="user", hashed_password=hash_password(body.password))
-    db.add(user)
     try:
-        await db.commit()
-    except Exception as exc:
-        await db.rollback()
+        user = await accounts.create_user(db, body.username, body.password, role="user")
+    except accounts.UsernameTaken as exc:
         raise APIError(409, f"username {body.username!r} is taken", code="username_taken") from exc
-    await db.refresh(user)
     return issue_token(services, user)
 
 
 @router.post("/login")
-async def login(body: LoginIn, services: ServicesDep, db: DBDep) -> TokenOut:
+async def login(body: LoginIn, request: Request, services: ServicesDep, db: DBDep) -> TokenOut:
+    """Throttled per account and per client address (app/services/throttle.py)."""
+    client_ip = request.client.host if request.client else "unknown"
+    attempt = await throttle.begin_attempt(services.db, services.settings, body.username, client_ip)
     user = (await db.exec(select(User).where(User.username == body.username))).first()
-    if user is None or user.disabled or not verify_password(body.password, user.hashed_password):
+    # An unknown name costs a hash check too, so timing does not tell which names exist.
+    hashed = user.hashed_password if user is not None else _dummy_hash()
+    valid = await asyncio.to_thread(verify_password, body.password, hashed)
+    if user is None or user.disabled or not valid:
+        await throttle.record_failure(services.db, services.settings, attempt)
         raise APIError(401, "wrong username or password", code="invalid_credentials")
+    await throttle.record_success(services.db, attempt)
     return issue_token(services, user)
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return hash_password("not-a-real-password-" + "x" * 16)
 
 
 @router.get("/me")

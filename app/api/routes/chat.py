@@ -109,8 +109,9 @@ async def chat_completions(
     agent, backend_model = _resolve_agent(services, body)
     session_id = _session_id(body, x_session_id, x_openwebui_chat_id)
     first_user = next((m.text() for m in body.messages if m.role == "user"), "")
+    # Files first: a rejected upload (413/415) must not leave a new, empty session behind.
+    attachments = await uploads.attach_files(services, user, session_id, files)
     row = await sessions.open_session(db, user.id, session_id, agent, first_user)
-    attachments = await uploads.attach_files(services, user, session_id, files) if files else ""
     context = AgentContext(
         user_id=user.id,
         session_id=session_id,

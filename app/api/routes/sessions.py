@@ -1,0 +1,143 @@
+"""The caller's chat sessions: list, read history, rename, delete, cancel a running request.
+
+Session ids are per user (the row key is `<user_id>:<session_id>`), so another user's
+id is simply not found: 404 everywhere, never 403, which would reveal that it exists.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Query
+from langchain_core.messages import convert_to_openai_messages
+from pydantic import BaseModel, Field
+
+from app.api.deps import CurrentUser, DBDep, ServicesDep
+from app.db import ChatSession, User
+from app.errors import APIError
+from app.schemas.openai import check_session_id
+from app.services import sessions
+from app.services.container import Services
+from app.services.runner import Runner
+
+router = APIRouter(prefix="/api/chat", tags=["sessions"])
+
+
+class SessionPublic(BaseModel):
+    id: str
+    title: str
+    agent: str
+    created_at: datetime
+    updated_at: datetime
+    message_count: int
+
+
+class SessionUpdate(BaseModel):
+    title: str = Field(min_length=1, max_length=200)
+
+
+def _public(row: ChatSession) -> SessionPublic:
+    return SessionPublic(id=row.session_id, title=row.title, agent=row.agent, created_at=row.created_at,
+                         updated_at=row.updated_at, message_count=row.message_count)
+
+
+def _not_found(session_id: str) -> APIError:
+    return APIError(404, f"no session {session_id!r}", code="session_not_found")
+
+
+async def _owned(db: DBDep, owner_id: str, session_id: str) -> ChatSession:
+    try:
+        valid = check_session_id(session_id)
+    except ValueError:
+        valid = None
+    row = await sessions.get_session(db, owner_id, valid) if valid else None
+    if row is None:
+        raise _not_found(session_id)
+    return row
+
+
+@router.get("/sessions")
+async def list_sessions(
+    db: DBDep, user: CurrentUser,
+    limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0),
+) -> dict[str, Any]:
+    """Newest activity first."""
+    rows = await sessions.list_sessions(db, user.id, limit=limit, offset=offset)
+    total = await sessions.count_sessions(db, user.id)
+    return {"object": "list", "data": [_public(r) for r in rows], "total": total, "limit": limit,
+            "offset": offset, "has_more": offset + len(rows) < total}
+
+
+@router.get("/sessions/{session_id}")
+async def get_session(session_id: str, services: ServicesDep, db: DBDep, user: CurrentUser) -> dict[str, Any]:
+    row = await _owned(db, user.id, session_id)
+    return {**_public(row).model_dump(mode="json"), "running": services.runner.is_running(row.thread_id)}
+
+
+@router.patch("/sessions/{session_id}")
+async def rename_session(session_id: str, body: SessionUpdate, db: DBDep, user: CurrentUser) -> SessionPublic:
+    row = await _owned(db, user.id, session_id)
+    title = " ".join(body.title.split())
+    if not title:
+        raise APIError(422, "title: must not be blank", param="title")
+    row.title = title
+    db.add(row)
+    await db.commit()
+    await db.refresh(row)
+    return _public(row)
+
+
+@router.delete("/sessions/{session_id}")
+async def delete_session(session_id: str, services: ServicesDep, db: DBDep, user: CurrentUser) -> dict[str, Any]:
+    """Removes the session row, its checkpoints, its uploads and its python workspace."""
+    row = await _owned(db, user.id, session_id)
+    await sessions.remove_session(services, db, row)
+    return {"id": session_id, "object": "chat.session", "deleted": True}
+
+
+@router.post("/sessions/{session_id}/cancel")
+async def cancel_session(
+    session_id: str, services: ServicesDep, db: DBDep, user: CurrentUser,
+    user_id: str | None = Query(None, description="admins only: the owner of the session"),
+) -> dict[str, Any]:
+    """Stop this session's running request (it is rolled back). `cancelled` is false when
+    nothing was running. Only the worker process running the request can stop it."""
+    owner = _owner(user, user_id)
+    row = await _owned(db, owner, session_id)
+    return {"id": session_id, "cancelled": services.runner.cancel(row.thread_id)}
+
+
+def _owner(user: User, user_id: str | None) -> str:
+    """Whose session a path names: the caller's, or for an admin whoever `user_id` says.
+    A non-admin naming someone else gets the same 404 as for a missing session."""
+    if user_id is None or user_id == user.id:
+        return user.id
+    if user.role == "admin":
+        return user_id
+    raise APIError(404, "no such session", code="session_not_found")
+
+
+@router.get("/history/{session_id}")
+async def history(session_id: str, services: ServicesDep, db: DBDep, user: CurrentUser) -> dict[str, Any]:
+    """The messages stored in the session's checkpoint, in OpenAI format."""
+    row = await _owned(db, user.id, session_id)
+    messages = await _stored_messages(services, row)
+    return {"id": session_id, "object": "chat.history", "title": row.title, "agent": row.agent,
+            "messages": messages}
+
+
+async def _stored_messages(services: Services, row: ChatSession) -> list[dict[str, Any]]:
+    # Every graph keeps the conversation in its `messages` channel, so the session's own
+    # graph (or any, if that agent is gone) reads it from the shared checkpointer.
+    graph = services.graphs.get(row.agent) or next(iter(services.graphs.values()))
+    state = await graph.aget_state(Runner.config(row.thread_id))
+    stored = list((state.values or {}).get("messages", []))
+    converted = convert_to_openai_messages(stored)
+    out: list[dict[str, Any]] = []
+    for msg, data in zip(stored, converted, strict=True):
+        item = dict(data)
+        if msg.id:
+            item["id"] = msg.id
+        out.append(item)
+    return out
