@@ -117,7 +117,8 @@ class LLMCallLogger(AsyncCallbackHandler):
         self, serialized: dict[str, Any], messages: list[list[Any]], *, run_id: UUID, **kwargs: Any
     ) -> None:
         params = kwargs.get("invocation_params") or {}
-        model = str(params.get("model") or params.get("model_name") or (kwargs.get("metadata") or {}).get("ls_model_name") or "")
+        meta = kwargs.get("metadata") or {}
+        model = str(params.get("model") or params.get("model_name") or meta.get("ls_model_name") or "")
         self._started[run_id] = (time.perf_counter(), model)
 
     async def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:

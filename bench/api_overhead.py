@@ -20,15 +20,15 @@ import openai
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.main import create_app  # noqa: E402
-from tests.conftest import make_settings  # noqa: E402
-from tests.scripted_llm import scripted_llm  # noqa: E402
-from tests.servers import serve_app  # noqa: E402
+from app.main import create_app
+from tests.conftest import make_settings
+from tests.scripted_llm import scripted_llm
+from tests.servers import serve_app
 
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def timed(fn, n: int) -> list[float]:  # type: ignore[no-untyped-def]

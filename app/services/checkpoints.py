@@ -33,8 +33,8 @@ async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver[Any]]
     await conn.execute("PRAGMA journal_mode=WAL")
     await conn.execute("PRAGMA synchronous=NORMAL")
     await conn.execute("PRAGMA busy_timeout=5000")
-    saver = AsyncSqliteSaver(conn)
-    await saver.setup()
+    saver: BaseCheckpointSaver[Any] = AsyncSqliteSaver(conn)
+    await saver.setup()  # type: ignore[attr-defined]
     try:
         yield saver
     finally:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from langchain_core.messages import (
     AIMessage,
     AnyMessage,
+    BaseMessage,
     HumanMessage,
     RemoveMessage,
     SystemMessage,
@@ -31,7 +32,7 @@ class Reconciled:
     removed: list[RemoveMessage] = field(default_factory=list)
 
     @property
-    def update(self) -> list[AnyMessage]:
+    def update(self) -> list[BaseMessage]:
         return [*self.removed, *self.new]
 
 

@@ -12,11 +12,11 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage, RemoveMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage, BaseMessage, RemoveMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
@@ -156,7 +156,7 @@ class Runner:
     async def _stream(
         self,
         graph: CompiledStateGraph[Any, Any, Any, Any],
-        update: list[AnyMessage],
+        update: list[BaseMessage],
         config: RunnableConfig,
         req: RunRequest,
         usage_log: _UsageLogger,
@@ -174,8 +174,8 @@ class Runner:
                     result.steps.append(data)
                     await queue.put(RunEvent("reasoning", str(data["text"]).rstrip() + "\n", data=data))
                 continue
-            chunk, meta = data
-            if not isinstance(chunk, AIMessageChunk | AIMessage) or "internal" in (meta.get("tags") or []):
+            chunk, meta = data  # type: ignore[misc]
+            if not isinstance(chunk, AIMessageChunk | AIMessage) or "internal" in (meta.get("tags") or [])  # type: ignore[union-attr]:
                 continue
             text = _text(chunk.content)
             if text:
@@ -221,7 +221,7 @@ class Runner:
         log.exception("agent run failed", exc_info=exc)
         return APIError(500, f"the agent failed: {type(exc).__name__}", type_="api_error", code="agent_error")
 
-    async def events(self, req: RunRequest, thread_id: str) -> AsyncIterator[RunEvent]:
+    async def events(self, req: RunRequest, thread_id: str) -> AsyncGenerator[RunEvent, None]:
         """Run and yield events; leaving the iterator early cancels the run."""
         queue, task = await self.start(req, thread_id)
         try:

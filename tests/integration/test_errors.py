@@ -78,7 +78,8 @@ def test_missing_or_bad_token_is_401(platform: Platform, token: str | None) -> N
 
 def test_backend_error_is_502_and_leaves_no_half_turn(platform: Platform) -> None:
     sid = "fail-502"
-    assert post(platform, {"model": "chat", "session_id": sid, "messages": [{"role": "user", "content": "one"}]}).status_code == 200
+    first = post(platform, {"model": "chat", "session_id": sid, "messages": [{"role": "user", "content": "one"}]})
+    assert first.status_code == 200
     platform.llm.push(Reply(status=500), Reply(status=500))  # the client retries once
     err = assert_envelope(post(platform, {"model": "chat", "session_id": sid,
                                           "messages": [{"role": "user", "content": "lost"}]}), 502)

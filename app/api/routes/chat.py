@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
@@ -176,7 +176,7 @@ async def _sse(
     agent: str,
     model: str,
     first: RunEvent,
-    events: AsyncIterator[RunEvent],
+    events: AsyncGenerator[RunEvent, None],
     include_usage: bool,
 ) -> AsyncIterator[str]:
     cid, created = new_completion_id(), int(time.time())
@@ -209,4 +209,4 @@ async def _sse(
                 break
         yield "data: [DONE]\n\n"
     finally:
-        await events.aclose()  # type: ignore[attr-defined]
+        await events.aclose()
