@@ -112,7 +112,8 @@ class ToolsClient:
         body: dict[str, Any] = {"code": code, "session_id": session_id}
         if timeout is not None:
             body["timeout"] = timeout
-        http_timeout = max(self.timeout, (timeout or 0) + _SLACK)
+        # DEFAULT_TOOL_TIMEOUT bounds the call; a longer run the caller asks for gets its own time.
+        http_timeout = self.timeout if timeout is None else max(self.timeout, timeout + _SLACK)
         return await self.call(user_id, "/api/tools/python_coder", body, timeout=http_timeout)
 
     async def websearch(
