@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,7 @@ from app.services.history import reconcile
 from app.services.llm import llm_error_to_api_error
 from graphs.deps import AgentContext
 
-__all__ = ["RunRequest", "RunEvent", "RunResult", "Runner"]
+__all__ = ["RunRequest", "RunEvent", "RunResult", "RunHandle", "Runner"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,34 @@ class RunResult:
     usage: Usage = field(default_factory=Usage)
     steps: list[dict[str, Any]] = field(default_factory=list)
     message_count: int = 0
+
+
+@dataclass
+class RunHandle:
+    """A running request: its event queue and its task. Closing it cancels the run."""
+
+    queue: asyncio.Queue[RunEvent]
+    task: asyncio.Task[None]
+
+    async def next(self, timeout: float | None = None) -> RunEvent | None:
+        """The next event, or None if none came within `timeout` seconds."""
+        try:
+            return await asyncio.wait_for(self.queue.get(), timeout)
+        except TimeoutError:
+            return None
+
+    async def __aiter__(self) -> AsyncIterator[RunEvent]:
+        while True:
+            event = await self.queue.get()
+            yield event
+            if event.kind in ("done", "error"):
+                return
+
+    async def close(self) -> None:
+        if not self.task.done():
+            self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self.task
 
 
 class _UsageLogger(LLMCallLogger):
@@ -111,11 +139,10 @@ class Runner:
         task = self._active.get(thread_id)
         return task is not None and not task.done()
 
-    async def start(self, req: RunRequest, thread_id: str) -> tuple[asyncio.Queue[RunEvent], asyncio.Task[None]]:
-        """Start the run in its own task; events arrive on the returned queue."""
+    def start(self, req: RunRequest, thread_id: str) -> RunHandle:
+        """Start the run in its own task; read its events from the handle."""
         queue: asyncio.Queue[RunEvent] = asyncio.Queue()
-        task = asyncio.create_task(self._run(req, thread_id, queue))
-        return queue, task
+        return RunHandle(queue, asyncio.create_task(self._run(req, thread_id, queue)))
 
     async def _run(self, req: RunRequest, thread_id: str, queue: asyncio.Queue[RunEvent]) -> None:
         graph = self.graphs[req.agent]
@@ -175,7 +202,7 @@ class Runner:
                     await queue.put(RunEvent("reasoning", str(data["text"]).rstrip() + "\n", data=data))
                 continue
             chunk, meta = data  # type: ignore[misc]
-            if not isinstance(chunk, AIMessageChunk | AIMessage) or "internal" in (meta.get("tags") or [])  # type: ignore[union-attr]:
+            if not isinstance(chunk, AIMessageChunk | AIMessage) or "internal" in (meta.get("tags") or []):  # type: ignore[union-attr]
                 continue
             text = _text(chunk.content)
             if text:
@@ -220,18 +247,3 @@ class Runner:
             return mapped
         log.exception("agent run failed", exc_info=exc)
         return APIError(500, f"the agent failed: {type(exc).__name__}", type_="api_error", code="agent_error")
-
-    async def events(self, req: RunRequest, thread_id: str) -> AsyncGenerator[RunEvent, None]:
-        """Run and yield events; leaving the iterator early cancels the run."""
-        queue, task = await self.start(req, thread_id)
-        try:
-            while True:
-                event = await queue.get()
-                yield event
-                if event.kind in ("done", "error"):
-                    return
-        finally:
-            if not task.done():
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
@@ -26,12 +26,13 @@ from app.schemas.openai import (
 )
 from app.services import sessions, uploads
 from app.services.container import Services
-from app.services.runner import RunEvent, RunRequest, RunResult
+from app.services.runner import RunEvent, RunHandle, RunRequest, RunResult
 from graphs.deps import AgentContext
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 log = logging.getLogger(__name__)
 
+FIRST_EVENT_WAIT = 1.0  # seconds
 _FORM_SCALARS = ("model", "agent_type", "session_id", "user")
 _FORM_NUMBERS = ("temperature", "top_p", "max_tokens", "max_completion_tokens")
 
@@ -125,10 +126,13 @@ async def chat_completions(
     thread = row.thread_id
     model_name = body.model or agent
     headers = {"X-Session-Id": session_id}
-    events = services.runner.events(run, thread)
+    handle = services.runner.start(run, thread)
 
     if not body.stream:
-        result = await _collect(events)
+        try:
+            result = await _collect(handle)
+        finally:
+            await handle.close()
         await _record(services, user, session_id, agent, result)
         reasoning = "".join(str(s.get("text", "")).rstrip() + "\n" for s in result.steps) or None
         return JSONResponse(
@@ -137,19 +141,20 @@ async def chat_completions(
             headers=headers,
         )
 
-    # Wait for the first event, so a run that fails at once (backend down) gets a real status.
-    first = await anext(events)
-    if first.kind == "error" and first.error is not None:
-        await events.aclose()
+    # Give the run a moment, so one that fails at once (backend down) gets a real HTTP status;
+    # a slow backend must not hold back the response headers for long.
+    first = await handle.next(timeout=FIRST_EVENT_WAIT)
+    if first is not None and first.kind == "error" and first.error is not None:
+        await handle.close()
         raise first.error
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    sse = _sse(services, user, session_id, agent, model_name, first, events, include_usage)
+    sse = _sse(services, user, session_id, agent, model_name, first, handle, include_usage)
     return StreamingResponse(sse, media_type="text/event-stream",
                              headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-async def _collect(events: AsyncIterator[RunEvent]) -> RunResult:
-    async for event in events:
+async def _collect(handle: RunHandle) -> RunResult:
+    async for event in handle:
         if event.kind == "error" and event.error is not None:
             raise event.error
         if event.kind == "done":
@@ -175,8 +180,8 @@ async def _sse(
     session_id: str,
     agent: str,
     model: str,
-    first: RunEvent,
-    events: AsyncGenerator[RunEvent, None],
+    first: RunEvent | None,
+    handle: RunHandle,
     include_usage: bool,
 ) -> AsyncIterator[str]:
     cid, created = new_completion_id(), int(time.time())
@@ -187,8 +192,11 @@ async def _sse(
     yield chunk(delta={"role": "assistant", "content": ""}, session_id=session_id)
 
     async def all_events() -> AsyncIterator[RunEvent]:
-        yield first
-        async for event in events:
+        if first is not None:
+            yield first
+            if first.kind in ("done", "error"):
+                return
+        async for event in handle:
             yield event
 
     try:
@@ -209,4 +217,4 @@ async def _sse(
                 break
         yield "data: [DONE]\n\n"
     finally:
-        await events.aclose()
+        await handle.close()  # a client that went away cancels the run
