@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,10 +53,31 @@ def platform_settings(data_dir: Path, llm: ScriptedLLM, **overrides: object) -> 
                          default_agent="chat", **overrides)
 
 
+@contextmanager
+def serve_platform(data_dir: Path, llm: ScriptedLLM, *, with_tools: bool = False,
+                   **overrides: object) -> Iterator[Platform]:
+    """The main app (and, `with_tools`, the tools app it calls) with these settings overrides."""
+    settings = platform_settings(data_dir, llm, **overrides)
+    with ExitStack() as stack:
+        if with_tools:
+            from tools_service.main import create_app as create_tools_app
+
+            tools_url = stack.enter_context(serve_app(create_tools_app(settings)))
+            settings = settings.model_copy(update={"tools_url": tools_url})
+        url = stack.enter_context(serve_app(create_app(settings)))
+        p = Platform(url=url, settings=settings, llm=llm, token="")
+        p.token = p.login("admin", "administrator")
+        yield p
+
+
 @pytest.fixture
 def platform(data_dir: Path, llm_server: ScriptedLLM) -> Iterator[Platform]:
-    settings = platform_settings(data_dir, llm_server)
-    with serve_app(create_app(settings)) as url:
-        p = Platform(url=url, settings=settings, llm=llm_server, token="")
-        p.token = p.login("admin", "administrator")
+    with serve_platform(data_dir, llm_server) as p:
+        yield p
+
+
+@pytest.fixture
+def platform_with_tools(data_dir: Path, llm_server: ScriptedLLM) -> Iterator[Platform]:
+    """The main app calling a real tools app (same settings and secrets) at `settings.tools_url`."""
+    with serve_platform(data_dir, llm_server, with_tools=True) as p:
         yield p
