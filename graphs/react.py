@@ -30,7 +30,7 @@ from graphs.deps import INTERNAL, AgentContext, configured_model, context_of, pr
 from graphs.prompts import render_prompt
 from graphs.text import short
 
-__all__ = ["build_react_graph", "tool_rounds", "STOPPED_EARLY_NOTE"]
+__all__ = ["build_react_graph", "tool_rounds", "close_dangling_calls", "STOPPED_EARLY_NOTE", "INTERRUPTED_RESULT"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,29 @@ def tool_rounds(messages: list[AnyMessage]) -> int:
         if isinstance(message, AIMessage) and message.tool_calls:
             count += 1
     return count
+
+
+INTERRUPTED_RESULT = "(no result: the run was interrupted before this tool finished)"
+
+
+def close_dangling_calls(messages: list[AnyMessage]) -> list[AnyMessage]:
+    """The model's input with every tool call answered.
+
+    A run cancelled mid-tool (client disconnect) leaves its last checkpoint at the tool-calling
+    turn; providers reject a history where a call has no result, so the next turn would fail.
+    The stored history is left as it was; only what the model sees gets a placeholder result.
+    """
+    answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
+    out: list[AnyMessage] = []
+    for message in messages:
+        out.append(message)
+        if isinstance(message, AIMessage):
+            out.extend(
+                ToolMessage(INTERRUPTED_RESULT, tool_call_id=c["id"], name=c["name"], status="error")
+                for c in message.tool_calls
+                if c["id"] not in answered
+            )
+    return out
 
 
 def build_react_graph(
@@ -71,7 +94,7 @@ def build_react_graph(
 
     async def agent(state: MessagesState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         ctx = context_of(runtime)
-        history = with_system_prompt(state["messages"], ctx, "react")
+        history = close_dangling_calls(with_system_prompt(state["messages"], ctx, "react"))
         model = configured_model(llm, ctx)
         rounds = tool_rounds(state["messages"])
         if tool_node is None or rounds < max_iterations:

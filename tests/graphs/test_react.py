@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
-from langchain_core.tools import BaseTool
+from langchain_core.tools import BaseTool, tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from graphs import build_graph
 from graphs.deps import AgentContext
-from graphs.react import STOPPED_EARLY_NOTE
+from graphs.react import INTERRUPTED_RESULT, STOPPED_EARLY_NOTE
 from tests.fakes import ScriptedChatModel, ai_tool_calls, tool_call
 from tests.graphs.conftest import run_graph
 
@@ -113,3 +115,37 @@ async def test_session_resumes_from_checkpoint(tmp_path: Path, tools: list[BaseT
     assert kinds(run.messages) == ["Human", "AI", "Tool", "AI", "Human", "AI"]
     assert [m for m in run.messages if isinstance(m, AIMessage) and not m.tool_calls][-1].text == "You asked 20+22."
     assert len(history) >= 8  # every super-step of both turns is checkpointed
+
+
+async def test_cancelled_run_leaves_a_consistent_checkpoint(tmp_path: Path) -> None:
+    """A client disconnect cancels the run mid-tool; the session stays usable."""
+    started = asyncio.Event()
+
+    @tool
+    async def slow(x: int) -> int:
+        """A tool that takes a while."""
+        started.set()
+        await asyncio.sleep(30)
+        return x
+
+    llm = ScriptedChatModel(responses=[ai_tool_calls(tool_call("slow", x=1)), "Answer after the interruption."])
+    config = {"configurable": {"thread_id": "c"}}
+    async with AsyncSqliteSaver.from_conn_string(str(tmp_path / "cp.db")) as saver:
+        graph = build_graph("react", llm=llm, tools=[slow], checkpointer=saver)
+        task = asyncio.create_task(run_graph(graph, "go slow", thread="c"))
+        await asyncio.wait_for(started.wait(), 5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        state = await graph.aget_state(config)
+        # The last checkpoint is a completed super-step: the tool-calling turn, nothing half-written.
+        assert kinds(state.values["messages"]) == ["Human", "AI"] and state.next == ("tools",)
+
+        run = await run_graph(graph, "are you there?", thread="c")
+
+    seen = llm.calls[-1]
+    call_id = state.values["messages"][1].tool_calls[0]["id"]
+    placeholder = [m for m in seen if isinstance(m, ToolMessage) and m.tool_call_id == call_id]
+    assert [m.content for m in placeholder] == [INTERRUPTED_RESULT]
+    assert seen[-1].content == "are you there?"
+    assert run.answer == "Answer after the interruption."
