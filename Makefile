@@ -3,7 +3,7 @@ PY      ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-APT_PKGS := bubblewrap
+APT_PKGS := bubblewrap postgresql
 
 .PHONY: run test setup system-deps lint typecheck bench clean
 
@@ -15,13 +15,14 @@ test: setup
 
 setup: system-deps $(STAMP)
 
-# Debian packages: bubblewrap for the Python sandbox. Installed only when missing.
+# Debian packages: bubblewrap for the Python sandbox; PostgreSQL for the tests that run the
+# platform on it (the server is never started by `make run`). Installed only when missing.
 system-deps:
-	@if ! command -v bwrap >/dev/null 2>&1; then \
+	@if ! command -v bwrap >/dev/null 2>&1 || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 	  echo "installing $(APT_PKGS)"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  ($$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(APT_PKGS)) \
-	    || echo "WARNING: could not install $(APT_PKGS); python_coder will refuse to run code (see README)"; \
+	    || echo "WARNING: could not install $(APT_PKGS): python_coder refuses to run code without bubblewrap"; \
 	fi
 
 $(STAMP): pyproject.toml
