@@ -3,27 +3,30 @@ PY      ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-APT_PKGS := bubblewrap postgresql
 
-.PHONY: run test setup system-deps lint typecheck bench clean
+.PHONY: run test setup system-deps test-deps apt-install lint typecheck bench clean
 
 run: setup
 	$(BIN)/llm-api serve
 
-test: setup
+test: setup test-deps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 setup: system-deps $(STAMP)
 
-# Debian packages: bubblewrap for the Python sandbox; PostgreSQL for the tests that run the
-# platform on it (the server is never started by `make run`). Installed only when missing.
+# Debian packages, installed only when missing: bubblewrap for the Python sandbox.
 system-deps:
-	@if ! command -v bwrap >/dev/null 2>&1 || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
-	  echo "installing $(APT_PKGS)"; \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  ($$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(APT_PKGS)) \
-	    || echo "WARNING: could not install $(APT_PKGS): python_coder refuses to run code without bubblewrap"; \
-	fi
+	@command -v bwrap >/dev/null 2>&1 || $(MAKE) --no-print-directory apt-install PKGS=bubblewrap
+
+# PostgreSQL binaries for the tests that run the platform on a throwaway cluster.
+test-deps:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || $(MAKE) --no-print-directory apt-install PKGS=postgresql
+
+apt-install:
+	@echo "installing $(PKGS)"
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  ($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(PKGS)) \
+	  || echo "WARNING: could not install $(PKGS); see README"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
