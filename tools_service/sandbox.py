@@ -25,6 +25,7 @@ import os
 import resource
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -119,10 +120,13 @@ class Sandbox:
         self.mode = settings.python_sandbox
         self.limits = Limits.from_settings(settings)
         self.workspaces = workspaces
-        self.uid: int | None = settings.python_sandbox_uid if os.geteuid() == 0 else None
+        # The opt-out (`none`) runs as the service's own user: no namespaces to stage paths through.
+        dedicated = os.geteuid() == 0 and self.mode == "bwrap"
+        self.uid: int | None = settings.python_sandbox_uid if dedicated else None
         self.python = sys.executable
         self.prefixes = [p for p in dict.fromkeys([sys.base_prefix, sys.prefix]) if not p.startswith("/usr/")]
         self._staging: Path | None = None
+        self._bwrap = "bwrap"
         self._checked: tuple[float, str | None] | None = None
         self._semaphore = asyncio.Semaphore(max(1, settings.python_exec_max_concurrent))
         self._locks: dict[Path, asyncio.Lock] = {}
@@ -137,9 +141,10 @@ class Sandbox:
         if self._checked and (self._checked[1] is None or now - self._checked[0] < 10):
             return self._checked[1]
         reason: str | None
-        if shutil.which("bwrap") is None:
+        if (found := shutil.which("bwrap")) is None:
             reason = "bubblewrap (bwrap) is not installed"
         else:
+            self._bwrap = found
             probe = Path(tempfile.mkdtemp(prefix="llm-api-probe-"))
             try:
                 if self.uid is not None:
@@ -176,16 +181,21 @@ class Sandbox:
         argv, binds = self._command(workspace)
         started_ns = time.time_ns()
         t0 = time.perf_counter()
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            cwd=str(workspace) if self.mode == "none" else "/",
-            env=self._env(workspace) if self.mode == "none" else {"PATH": "/usr/bin:/bin"},
-            start_new_session=True,
-            preexec_fn=self._preexec(binds),
-        )
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                cwd=str(workspace) if self.mode == "none" else "/",
+                env=self._env(workspace) if self.mode == "none" else {"PATH": "/usr/bin:/bin"},
+                start_new_session=True,
+                preexec_fn=self._preexec(binds),
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            log.error("could not start the sandbox: %s", exc)
+            self._checked = None  # probe again on the next call
+            return RunResult("", f"could not start the sandbox: {exc}", -1, 0, stopped="error")
         stopped: list[str] = []
 
         def stop(reason: str) -> None:
@@ -252,7 +262,7 @@ class Sandbox:
             if not stopped:
                 stopped.append("quota")
         result = self._result(out, err, rc, t0, stopped)
-        result.files = self.workspaces.list(workspace, since_ns=started_ns)
+        result.files = self.workspaces.list_files(workspace, since_ns=started_ns)
         result.removed = removed
         return result
 
@@ -312,7 +322,7 @@ class Sandbox:
             staged = [str(staging / str(i)) for i in range(len(sources))]
             binds = [(src.encode(), dst.encode()) for src, dst in zip(sources, staged, strict=True)]
             sources = staged
-        argv = ["bwrap", "--unshare-all", "--clearenv", "--die-with-parent", "--new-session"]
+        argv = [self._bwrap, "--unshare-all", "--clearenv", "--die-with-parent", "--new-session"]
         argv += ["--ro-bind", "/usr", "/usr"]
         for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
             if os.path.islink(top):

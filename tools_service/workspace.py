@@ -144,7 +144,7 @@ class Workspaces:
                     stack.append(entry.path)
         return stats
 
-    def list(self, workspace: Path, since_ns: int | None = None) -> list[dict[str, object]]:
+    def list_files(self, workspace: Path, since_ns: int | None = None) -> list[dict[str, object]]:
         files: list[dict[str, object]] = []
         for name, st in sorted(self.iter_files(workspace), key=lambda item: item[0]):
             item: dict[str, object] = {"name": name, "size": st.st_size}

@@ -105,6 +105,8 @@ def _describe(result: RunResult, timeout: float, quota_mb: int) -> tuple[bool, s
         notes.append(f"stopped: the workspace outgrew its {quota_mb} MB quota; files written by this run were removed")
     elif result.stopped == "output":
         notes.append("stopped: it printed far more than the output limit")
+    elif result.stopped == "error":
+        notes.append("the sandbox could not start; see stderr")
     if result.truncated:
         notes.append("output truncated")
     success = result.exit_code == 0 and result.stopped is None
@@ -170,7 +172,7 @@ async def list_files(session_id: str, request: Request, caller: CurrentCaller) -
         raise _workspace_error(exc) from exc
     if not engine.workspaces.exists(caller.user_id, session_id):
         return ok("the workspace is empty", {"files": []}, session_id=session_id)
-    files = await asyncio.to_thread(engine.workspaces.list, workspace)
+    files = await asyncio.to_thread(engine.workspaces.list_files, workspace)
     return ok(f"{len(files)} file(s) in the workspace", {"files": files}, session_id=session_id)
 
 
