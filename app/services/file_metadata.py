@@ -154,7 +154,8 @@ def _docx(path: Path) -> list[str]:
 
     document = docx.Document(str(path))
     paragraphs = [p for p in document.paragraphs if p.text.strip()]
-    headings = [p.text.strip() for p in paragraphs if (p.style.name or "").startswith(("Heading", "Title"))]
+    styled = [(p, p.style.name if p.style is not None else "") for p in paragraphs]
+    headings = [p.text.strip() for p, style in styled if (style or "").startswith(("Heading", "Title"))]
     lines = [f"Word document, {len(paragraphs)} paragraphs, {len(document.tables)} tables"]
     if headings:
         lines.append("  headings: " + "; ".join(_clip(h, 80) for h in headings[:20]))

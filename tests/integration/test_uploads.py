@@ -57,6 +57,17 @@ def _pdf() -> bytes:
     return buf.getvalue()
 
 
+def _docx() -> bytes:
+    import docx
+
+    document = docx.Document()
+    document.add_heading("Project plan", level=1)
+    document.add_paragraph("We start in May.")
+    buf = io.BytesIO()
+    document.save(buf)
+    return buf.getvalue()
+
+
 def send(p: Platform, token: str, files: list[tuple[str, bytes]], session_id: str = "files",
          text: str = "what did I send?") -> httpx.Response:
     data = {"model": "chat", "session_id": session_id,
@@ -80,7 +91,7 @@ def all_files(root: Path) -> set[str]:
 def test_metadata_of_every_format_reaches_the_model(platform: Platform) -> None:
     token = platform.signup("alice")
     files = [("cities.csv", CSV), ("data.json", JSON), ("geometry.py", PY), ("notes.md", MD),
-             ("book.xlsx", _xlsx()), ("summary.pdf", _pdf())]
+             ("book.xlsx", _xlsx()), ("summary.pdf", _pdf()), ("plan.docx", _docx())]
     resp = send(platform, token, files)
     assert resp.status_code == 200, resp.text
     prompt = system_prompt(platform)
@@ -92,6 +103,7 @@ def test_metadata_of_every_format_reaches_the_model(platform: Platform) -> None:
         "headings: # Report; ## Findings",
         "Excel workbook, 2 sheet(s)", "sheet 'stock': 2 rows x 2 columns", "qty (int64)", "sheet 'sales'",
         "PDF, 1 page(s), title: Q3 summary", "Quarterly revenue grew strongly",
+        "Word document, 2 paragraphs", "headings: Project plan",
     ):
         assert expected in prompt, f"{expected!r} missing from:\n{prompt}"
 
