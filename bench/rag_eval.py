@@ -146,12 +146,12 @@ def tune(dense: dict[str, list[dict]], sparse: dict[str, list[dict]], qrels: dic
     grid = []
     for k in (1, 5, 10, 20, 40, 60, 100):
         for dw in (0.5, 0.75, 1.0, 1.5, 2.0):
-            runs = {}
+            fused_runs: dict[str, list[str]] = {}
             for q in dense:
                 fused = rrf_fuse([[(rows[r["chunk_id"]], 0.0) for r in dense[q]],
                                   [(rows[r["chunk_id"]], 0.0) for r in sparse[q]]], [dw, 1.0], k)
-                runs[q] = doc_ranking([doc_of[row] for row, _ in fused])
-            grid.append((*score(runs, qrels), k, dw))
+                fused_runs[q] = doc_ranking([doc_of[row] for row, _ in fused])
+            grid.append((*score(fused_runs, qrels), k, dw))
     grid.sort(reverse=True)
     print("\nRRF grid (sparse weight 1.0), best first:\n  nDCG@10  R@100     k  dense_w")
     for ndcg, rec, k, dw in grid[:10]:

@@ -152,4 +152,5 @@ def test_approximate_indexes(rag_server: ServerFactory, data_dir: Path, index_ty
         assert "tokenextraq" in alice.results("big", "tokenextraq", top_k=1)[0]["text"]
     snap = store.load(data_dir / "rag" / "alice" / "big")
     expected = "IndexIVFFlat" if index_type == "IVF" else "IndexHNSWFlat"
+    assert snap.index is not None
     assert type(snap.index).__name__ == expected and snap.index.ntotal == snap.size > 1024

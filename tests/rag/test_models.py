@@ -4,6 +4,7 @@ threshold, and one end-to-end run with the real all-MiniLM-L6-v2 weights."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,8 +32,10 @@ def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> str:
 
     folder = tmp_path_factory.mktemp("tiny-ce")
     tokenizer = AutoTokenizer.from_pretrained(default_embedding_model(), local_files_only=True)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=512, num_labels=1, initializer_range=0.5)
+    shape: dict[str, Any] = {"vocab_size": tokenizer.vocab_size, "hidden_size": 32, "num_hidden_layers": 1,
+                             "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 512,
+                             "num_labels": 1, "initializer_range": 0.5}
+    config = BertConfig(**shape)
     BertForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return str(folder)

@@ -14,7 +14,8 @@ from tools_service.client import ToolsClient
 
 
 def _runtime(user: str) -> ToolRuntime:
-    return ToolRuntime(state={}, context=AgentContext(user_id=user), config={}, stream_writer=lambda _: None,
+    context: Any = AgentContext(user_id=user)
+    return ToolRuntime(state={}, context=context, config={}, stream_writer=lambda _: None,
                        tool_call_id="call_1", store=None)
 
 

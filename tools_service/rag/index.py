@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+from typing import Any
 
 import faiss
 import numpy as np
@@ -34,16 +35,19 @@ def build_index(kind: str, vectors: np.ndarray) -> faiss.Index:
     """A fresh index of `kind` holding `vectors` (rows in order: FAISS id = row)."""
     _build_threads()
     n, dim = vectors.shape
+    index: faiss.Index
     if kind == "HNSW":
-        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = HNSW_EF_SEARCH
+        hnsw = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efConstruction = 80
+        hnsw.hnsw.efSearch = HNSW_EF_SEARCH
+        index = hnsw
     elif kind == "IVF" and n >= IVF_MIN_VECTORS:
         nlist = _nlist(n)
         quantizer = faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        index.train(vectors)
-        index.nprobe = max(8, nlist // 8)
+        ivf = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        ivf.train(vectors)
+        ivf.nprobe = max(8, nlist // 8)
+        index = ivf
     else:
         index = faiss.IndexFlatIP(dim)
     if n:
@@ -63,9 +67,10 @@ def extend_index(index: faiss.Index | None, kind: str, all_vectors: np.ndarray, 
         if ivf is not None and ivf.nlist < _nlist(n) // 2:
             return build_index(kind, all_vectors)
     _build_threads()
-    clone = faiss.clone_index(index)
+    clone: Any = faiss.clone_index(index)
     if kind == "HNSW":
-        faiss.downcast_index(clone).hnsw.efSearch = HNSW_EF_SEARCH
+        graph: Any = faiss.downcast_index(clone)
+        graph.hnsw.efSearch = HNSW_EF_SEARCH
     elif isinstance(index, faiss.IndexIVFFlat):
         faiss.extract_index_ivf(clone).nprobe = faiss.extract_index_ivf(index).nprobe
     clone.add(all_vectors[n - n_new :])

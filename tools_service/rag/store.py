@@ -134,8 +134,8 @@ def _read_index(path: Path) -> faiss.Index:
 
 def init_collection(path: Path, index_type: str, embedding_model: str) -> None:
     (path / "docs").mkdir(parents=True, exist_ok=True)
-    manifest = {"format": FORMAT, "version": 0, "dim": None, "index_type": index_type,
-                "embedding_model": embedding_model, "index_file": None, "documents": []}
+    manifest: dict[str, Any] = {"format": FORMAT, "version": 0, "dim": None, "index_type": index_type,
+                                 "embedding_model": embedding_model, "index_file": None, "documents": []}
     _atomic_write(path / MANIFEST, lambda fh: fh.write(json.dumps(manifest).encode()))
     _fsync_dir(path)
 
@@ -161,7 +161,7 @@ def _snapshot(manifest: dict[str, Any], docs: dict[str, dict[str, Any]], texts: 
 def load(path: Path) -> Snapshot:
     """The committed state of the collection at `path` (rebuilding a missing index)."""
     key = manifest_key(path)
-    manifest = json.loads((path / MANIFEST).read_text())
+    manifest: dict[str, Any] = json.loads((path / MANIFEST).read_text())
     docs: dict[str, dict[str, Any]] = {}
     texts: list[str] = []
     chunk_ids: list[str] = []
@@ -188,11 +188,12 @@ def load(path: Path) -> Snapshot:
 def _commit(path: Path, old: Snapshot, docs: dict[str, dict[str, Any]], texts: list[str], chunk_ids: list[str],
             row_doc: list[str], embeddings: np.ndarray, index: faiss.Index | None) -> Snapshot:
     version = old.version + 1
-    index_file = f"index-{version:08d}.faiss" if index is not None and index.ntotal else None
-    if index_file:
+    index_file = None
+    if index is not None and index.ntotal:
+        index_file = f"index-{version:08d}.faiss"
         _write_index(index, path / index_file)
     dim = int(embeddings.shape[1]) if embeddings.size else old.dim
-    manifest = {"format": FORMAT, "version": version, "dim": dim, "index_type": old.index_type,
+    manifest: dict[str, Any] = {"format": FORMAT, "version": version, "dim": dim, "index_type": old.index_type,
                 "embedding_model": old.embedding_model, "index_file": index_file, "documents": list(docs.values())}
     _atomic_write(path / MANIFEST, lambda fh: fh.write(json.dumps(manifest).encode()))
     _fsync_dir(path)
