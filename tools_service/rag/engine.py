@@ -219,11 +219,17 @@ class RagEngine:
         return [{"id": d.id, "filename": d.filename, "chunks": len(d.texts)} for d in new_docs]
 
     def _prepare(self, files: list[ParsedFile]) -> list[store.NewDocument]:
+        """Chunk every file, then embed all chunks in one call: batches stay full when a
+        request carries many small files, instead of one short batch per file."""
         s = self.settings
-        out = []
-        for f in files:
-            texts = chunk_text(f.text, s.rag_chunking_strategy, s.rag_chunk_size, s.rag_chunk_overlap, embed=self.embed)
-            out.append(store.NewDocument(uuid.uuid4().hex, f.filename, f.size, texts, self.embed(texts)))
+        chunked = [chunk_text(f.text, s.rag_chunking_strategy, s.rag_chunk_size, s.rag_chunk_overlap, embed=self.embed)
+                   for f in files]
+        vectors = self.embed([text for texts in chunked for text in texts])
+        out, start = [], 0
+        for f, texts in zip(files, chunked, strict=True):
+            end = start + len(texts)
+            out.append(store.NewDocument(uuid.uuid4().hex, f.filename, f.size, texts, vectors[start:end]))
+            start = end
         return out
 
     @staticmethod
