@@ -322,7 +322,10 @@ class Sandbox:
             staged = [str(staging / str(i)) for i in range(len(sources))]
             binds = [(src.encode(), dst.encode()) for src, dst in zip(sources, staged, strict=True)]
             sources = staged
-        argv = [self._bwrap, "--unshare-all", "--clearenv", "--die-with-parent", "--new-session"]
+        # --as-pid-1: the program is pid 1 of its namespace, so its exit reaps every process in it; with
+        # bwrap's own pid-1 monitor, that monitor outlives bwrap and lingers as a zombie of the host's
+        # init (counted against RLIMIT_NPROC until init reaps it).
+        argv = [self._bwrap, "--unshare-all", "--as-pid-1", "--clearenv", "--die-with-parent", "--new-session"]
         argv += ["--ro-bind", "/usr", "/usr"]
         for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
             if os.path.islink(top):
