@@ -67,7 +67,7 @@ def _decision_model(names: list[str]) -> type[BaseModel]:
     return create_model(
         "RouteDecision",
         agent=(choice, Field(description="the assistant that should handle the latest message")),
-        reason=(str, Field(default="", description="why, in a few words")),
+        reason=(str, Field(default="", description="why, in a few words", json_schema_extra={"maxLength": 120})),
     )
 
 

@@ -23,7 +23,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from graphs.chat import with_system_prompt
 from graphs.deps import INTERNAL, AgentContext, configured_model, context_of, progress
@@ -36,9 +36,14 @@ __all__ = ["PlanStep", "Plan", "Replan", "PlanExecuteState", "build_plan_execute
 log = logging.getLogger(__name__)
 
 
+# Length bounds go into the JSON schema only (`json_schema_extra`), not into validation: a
+# grammar-constrained backend (llama.cpp) then cannot ramble for minutes, and a backend that
+# ignores them still gets its answer accepted.
 class PlanStep(BaseModel):
-    goal: str = Field(description="what this step must achieve, self-contained")
-    tool: str | None = Field(default=None, description="name of a tool that fits this step, if any")
+    goal: str = Field(description="what this step must achieve, self-contained",
+                      json_schema_extra={"minLength": 1, "maxLength": 300})
+    tool: str | None = Field(default=None, description="name of a tool that fits this step, if any",
+                             json_schema_extra={"maxLength": 64})
 
 
 class Plan(BaseModel):
@@ -48,7 +53,20 @@ class Plan(BaseModel):
 class Replan(BaseModel):
     action: Literal["finish", "continue", "revise"] = Field(description="what to do next")
     steps: list[PlanStep] = Field(default_factory=list, description="new remaining steps when action is revise")
-    reason: str = Field(default="", description="why, in one sentence")
+    reason: str = Field(default="", description="why, in one sentence", json_schema_extra={"maxLength": 200})
+
+
+def _step(step: PlanStep, tool_names: set[str]) -> dict[str, Any]:
+    """A plan step for the state; a suggested tool that does not exist is dropped, not passed on."""
+    return {"goal": step.goal.strip(), "tool": step.tool if step.tool in tool_names else None}
+
+
+def _bounded(schema: type[BaseModel], max_steps: int, min_steps: int) -> type[BaseModel]:
+    """`schema` whose `steps` list is limited to `max_steps` in the JSON schema the model gets."""
+    field = schema.model_fields["steps"]
+    extra = {"minItems": min_steps, "maxItems": max_steps}
+    steps = Field(default_factory=list, description=field.description, json_schema_extra=extra)
+    return create_model(schema.__name__, __base__=schema, steps=(list[PlanStep], steps))
 
 
 class PlanExecuteState(MessagesState, total=False):
@@ -85,6 +103,8 @@ def build_plan_execute_graph(
     turn, revisions included; `max_iterations` bounds each step's tool rounds.
     """
     tools = list(tools or [])
+    plan_schema, replan_schema = _bounded(Plan, max_steps, 1), _bounded(Replan, max_steps, 0)
+    tool_names = {t.name for t in tools}
     tool_list = "\n".join(f"- {t.name}: {short(t.description, 160)}" for t in tools) or "(no tools)"
     # checkpointer=False: a step's inner loop is not checkpointed on its own; its result is, in
     # `past_steps`, at the parent's next super-step. That halves the checkpoint writes per turn.
@@ -98,13 +118,13 @@ def build_plan_execute_graph(
         prompt = SystemMessage(render_prompt("plan_execute", "planner", max_steps=max_steps, tools=tool_list))
         plan: Plan | None = None
         try:
-            model = configured_model(llm, ctx).with_structured_output(Plan)
+            model = configured_model(llm, ctx).with_structured_output(plan_schema)
             conversation = visible_conversation(state["messages"], ctx.max_history)
             result = await model.ainvoke([prompt, *conversation], config=internal)
             plan = result if isinstance(result, Plan) else None
         except Exception:  # a bad plan must not sink the request: fall back to doing it in one step
             log.warning("planner failed; using a single-step plan", exc_info=True)
-        steps = [s.model_dump() for s in (plan.steps if plan else []) if s.goal.strip()][:max_steps]
+        steps = [_step(s, tool_names) for s in (plan.steps if plan else []) if s.goal.strip()][:max_steps]
         if not steps:
             steps = [PlanStep(goal=task).model_dump()]
         progress(f"Plan:\n{_numbered(steps)}", plan=steps)
@@ -144,7 +164,7 @@ def build_plan_execute_graph(
         )
         decision: Replan | None = None
         try:
-            model = configured_model(llm, ctx).with_structured_output(Replan)
+            model = configured_model(llm, ctx).with_structured_output(replan_schema)
             result = await model.ainvoke([SystemMessage(prompt), HumanMessage("Decide the next action.")],
                                          config=internal)
             decision = result if isinstance(result, Replan) else None
@@ -153,7 +173,7 @@ def build_plan_execute_graph(
         if decision is None:
             decision = Replan(action="continue" if plan else "finish", reason="replanner gave no usable decision")
         if decision.action == "revise":
-            new = [s.model_dump() for s in decision.steps if s.goal.strip()][:budget]
+            new = [_step(s, tool_names) for s in decision.steps if s.goal.strip()][:budget]
             if new:
                 progress(f"Revised plan ({decision.reason}):\n{_numbered(new)}", plan=new)
                 return {"plan": new, "decision": "revise"}

@@ -45,15 +45,20 @@ NO_SANDBOX_ANSWER = (
 )
 
 
+# Length bounds in the JSON schema only (see graphs.plan_execute): they stop a grammar-constrained
+# small model from generating until its token limit, without rejecting longer answers elsewhere.
 class CodeDraft(BaseModel):
-    code: str = Field(description="the complete Python program")
-    explanation: str = Field(default="", description="one sentence on the approach")
+    code: str = Field(description="the complete Python program", json_schema_extra={"maxLength": 12000})
+    explanation: str = Field(default="", description="one sentence on the approach",
+                             json_schema_extra={"maxLength": 300})
 
 
 class Verdict(BaseModel):
     done: bool = Field(description="true only if the run shows the task fully accomplished")
-    feedback: str = Field(default="", description="what is wrong or missing, or what confirms success")
-    summary: str = Field(default="", description="the result in one or two sentences")
+    feedback: str = Field(default="", description="what is wrong or missing, or what confirms success",
+                          json_schema_extra={"maxLength": 600})
+    summary: str = Field(default="", description="the result in one or two sentences",
+                         json_schema_extra={"maxLength": 300})
 
 
 class UltraworkState(MessagesState, total=False):
