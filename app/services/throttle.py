@@ -39,6 +39,8 @@ __all__ = ["Attempt", "begin_attempt", "record_failure", "record_success"]
 
 _TABLE = LoginThrottle.__table__  # type: ignore[attr-defined]
 _MAX_ESCALATION = 4  # lockout doubles at most 4 times: 16x the base
+_PRUNE_EVERY = 200  # attempts per process between deletions of forgotten counters
+_attempts = 0
 
 
 @dataclass
@@ -96,12 +98,22 @@ def _throttled(until: float, now: float) -> APIError:
                     headers={"Retry-After": str(wait)})
 
 
+async def _prune(conn: AsyncConnection, now: float, window: float) -> None:
+    """Forget quiet, unlocked keys, so guessing random names cannot grow the table forever."""
+    t = _TABLE
+    await conn.execute(delete(t).where(and_(t.c.window_start < now - window, t.c.locked_until < now)))
+
+
 async def begin_attempt(db: Database, settings: Settings, username: str, client_ip: str) -> Attempt:
     """Reserve an attempt, or raise 429 when the account or the address is locked."""
+    global _attempts
     account_key, ip_key = _keys(username, client_ip)
     now = time.time()
     window = settings.login_failure_window_seconds
+    _attempts += 1
     async with db.engine.begin() as conn:
+        if _attempts % _PRUNE_EVERY == 0:
+            await _prune(conn, now, window)
         account_failures, account_until = await _count(conn, account_key, now, window)
         ip_failures, ip_until = await _count(conn, ip_key, now, window)
         until = max(account_until, ip_until)
