@@ -191,7 +191,7 @@ class Runner:
     ) -> RunResult:
         run_config: RunnableConfig = {**config, "callbacks": [usage_log]}
         result = RunResult()
-        streamed = False
+        streamed_ids: set[str] = set()
         async for _ns, mode, data in graph.astream(
             {"messages": update}, run_config, context=req.context,
             stream_mode=["messages", "custom"], subgraphs=True,
@@ -202,18 +202,21 @@ class Runner:
                     await queue.put(RunEvent("reasoning", str(data["text"]).rstrip() + "\n", data=data))
                 continue
             chunk, meta = data  # type: ignore[misc]
-            if not isinstance(chunk, AIMessageChunk | AIMessage) or "internal" in (meta.get("tags") or []):  # type: ignore[union-attr]
+            # Only tokens are streamed as the answer. Whole messages in this stream are node
+            # outputs (a plan step's result, a subgraph's state): internal work, narrated as progress.
+            if not isinstance(chunk, AIMessageChunk) or "internal" in (meta.get("tags") or []):  # type: ignore[union-attr]
                 continue
             text = _text(chunk.content)
             if text:
-                streamed = True
+                streamed_ids.add(chunk.id or "")
                 await queue.put(RunEvent("content", text))
         state = await graph.aget_state(config)
         messages: list[AnyMessage] = list((state.values or {}).get("messages", []))
         answers = [m for m in messages if isinstance(m, AIMessage) and not m.tool_calls]
         result.answer = _text(answers[-1].content) if answers else ""
         result.message_count = len(messages)
-        if not streamed and result.answer:
+        if result.answer and (answers[-1].id or "") not in streamed_ids:
+            # The answer was not token-streamed (a node built it, or the model does not stream).
             await queue.put(RunEvent("content", result.answer))
         return result
 

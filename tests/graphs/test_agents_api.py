@@ -113,11 +113,6 @@ def test_auto_router_failure_answers_with_chat(platform: Platform) -> None:
     assert "tools" not in platform.llm.requests[-1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app/services/runner.py streams whole AIMessages from internal subgraphs (plan steps) as content; "
-    "it should stream only AIMessageChunk tokens and send the final answer whole when its id was not streamed",
-)
 def test_plan_execute_streams_only_the_final_answer_as_content(platform: Platform) -> None:
     platform.llm.push(
         json.dumps({"steps": [{"goal": "compute 6*7", "tool": "python_coder"}]}),
