@@ -50,6 +50,16 @@ _CLONE_NEWNS = 0x00020000
 _MS_BIND, _MS_REC, _MS_PRIVATE = 4096, 16384, 1 << 18
 _libc = ctypes.CDLL(None, use_errno=True)  # loaded before any fork: the child must not dlopen
 _WATCH_INTERVAL = 0.2
+# Runs first inside the sandbox, then the code from stdin. Inside bwrap's user namespace,
+# RLIMIT_NPROC counts this sandbox's processes only (the kernel counts per user namespace and
+# checks each level up), so a fork bomb in one session cannot starve the others' runs.
+_BOOT = (
+    "import resource as _r, sys as _s\n"
+    "_r.setrlimit(_r.RLIMIT_NPROC, ({nproc}, {nproc}))\n"
+    "_c = compile(_s.stdin.read(), '<stdin>', 'exec')\n"
+    "del _r, _s\n"
+    "exec(_c)\n"
+)
 _FLOOD_FACTOR = 16  # output beyond this many times the cap stops the run
 
 
@@ -64,6 +74,12 @@ class Limits:
     max_processes: int
     max_output_bytes: int
     tmp_mb: int
+    concurrent: int
+
+    @property
+    def all_processes(self) -> int:
+        """The sandbox uid's process bound across concurrent runs (each also has bwrap itself)."""
+        return (self.max_processes + 2) * self.concurrent
 
     @classmethod
     def from_settings(cls, s: Settings) -> Limits:
@@ -77,6 +93,7 @@ class Limits:
             max_processes=s.python_exec_max_processes,
             max_output_bytes=s.python_exec_max_output_bytes,
             tmp_mb=s.python_exec_tmp_mb,
+            concurrent=max(1, s.python_exec_max_concurrent),
         )
 
 
@@ -312,9 +329,9 @@ class Sandbox:
         return self._staging
 
     def _command(self, workspace: Path) -> tuple[list[str], list[tuple[bytes, bytes]]]:
-        python = [self.python, "-s", "-B", "-"]
         if self.mode == "none":
-            return python, []
+            return [self.python, "-s", "-B", "-"], []
+        python = [self.python, "-s", "-B", "-c", _BOOT.format(nproc=self.limits.max_processes)]
         binds: list[tuple[bytes, bytes]] = []
         sources = [*self.prefixes, str(workspace)]
         if self.uid is not None:  # stage through a private mount namespace (see module docstring)
@@ -370,8 +387,9 @@ class Sandbox:
                 (resource.RLIMIT_FSIZE, file_cap),
                 (resource.RLIMIT_NOFILE, 256),
                 (resource.RLIMIT_CORE, 0),
-                # NPROC counts every process of the uid: only meaningful for the dedicated sandbox uid.
-                *([(resource.RLIMIT_NPROC, limits.max_processes)] if uid is not None else []),
+                # NPROC counts every process of the uid, so out here it bounds all sandboxes together
+                # (the dedicated uid only); `_BOOT` sets the per-sandbox limit inside.
+                *([(resource.RLIMIT_NPROC, limits.all_processes)] if uid is not None else []),
             ):
                 resource.setrlimit(res, (value, value))
 
