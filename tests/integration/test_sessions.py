@@ -9,11 +9,12 @@ from typing import Any
 import httpx
 
 from tests.integration.conftest import Platform
-from tests.scripted_llm import Reply
+from tests.scripted_llm import Reply, tool_call
 
 
 def chat(p: Platform, token: str, text: str, session_id: str | None = None, **extra: Any) -> httpx.Response:
-    body: dict[str, Any] = {"model": "chat", "messages": [{"role": "user", "content": text}], **extra}
+    body: dict[str, Any] = {"model": "chat", "messages": [{"role": "user", "content": text}]}
+    body.update(extra)
     if session_id:
         body["session_id"] = session_id
     return httpx.post(p.v1 + "/chat/completions", headers=p.headers(token), json=body, timeout=60)
@@ -156,3 +157,17 @@ def test_deleting_a_running_session_stops_it_first(platform: Platform) -> None:
     assert out["resp"].status_code == 409
     assert api(platform, "GET", "/history/doomed", dan).status_code == 404
     assert api(platform, "GET", "/sessions", dan).json()["total"] == 0
+
+
+def test_history_shows_tool_calls_and_results(platform: Platform) -> None:
+    """A react turn whose tool fails (no tools app here) is stored and read back in OpenAI form."""
+    token = platform.signup("tess")
+    platform.llm.push(Reply(tool_calls=[tool_call("websearch", {"query": "weather"}, "call_1")]),
+                      "I could not search, sorry.")
+    chat(platform, token, "weather?", "tools", model="react").raise_for_status()
+    messages = api(platform, "GET", "/history/tools", token).json()["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "tool", "assistant"]
+    call = messages[1]["tool_calls"][0]
+    assert call["id"] == "call_1" and call["function"]["name"] == "websearch"
+    assert messages[2]["tool_call_id"] == "call_1" and messages[2]["content"]
+    assert messages[3]["content"] == "I could not search, sorry."

@@ -132,12 +132,16 @@ async def _stored_messages(services: Services, row: ChatSession) -> list[dict[st
     # graph (or any, if that agent is gone) reads it from the shared checkpointer.
     graph = services.graphs.get(row.agent) or next(iter(services.graphs.values()))
     state = await graph.aget_state(Runner.config(row.thread_id))
-    stored = list((state.values or {}).get("messages", []))
-    converted = convert_to_openai_messages(stored)
     out: list[dict[str, Any]] = []
-    for msg, data in zip(stored, converted, strict=True):
-        item = dict(data)
+    for msg in (state.values or {}).get("messages", []):
+        try:
+            item = dict(convert_to_openai_messages(msg))
+        except Exception:  # an unusual content block must not make the whole history a 500
+            item = {"role": _ROLES.get(msg.type, msg.type), "content": str(msg.content)}
         if msg.id:
             item["id"] = msg.id
         out.append(item)
     return out
+
+
+_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
