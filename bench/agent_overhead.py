@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from langchain_core.messages import HumanMessage  # noqa: E402
+from langchain_core.runnables import RunnableConfig  # noqa: E402
 from langchain_core.tools import BaseTool, tool  # noqa: E402
 from langgraph.checkpoint.base import BaseCheckpointSaver  # noqa: E402
 from langgraph.checkpoint.memory import InMemorySaver  # noqa: E402
@@ -65,12 +66,19 @@ SCENARIOS: dict[str, Callable[[], list[Any]]] = {
     "react": lambda: list(REACT),
     "plan_execute": lambda: [
         Plan(steps=[PlanStep(goal="a", tool="multiply"), PlanStep(goal="b")]),
-        ai_tool_calls(tool_call("multiply", a=6, b=7)), "42", Replan(action="continue"),
-        "done", Replan(action="finish"), "Answer.",
+        ai_tool_calls(tool_call("multiply", a=6, b=7)),
+        "42",
+        Replan(action="continue"),
+        "done",
+        Replan(action="finish"),
+        "Answer.",
     ],
     "ultrawork": lambda: [
-        CodeDraft(code="print(41)"), Verdict(done=False, feedback="off by one"),
-        CodeDraft(code="print(42)"), Verdict(done=True, feedback="ok"), "Report.",
+        CodeDraft(code="print(41)"),
+        Verdict(done=False, feedback="off by one"),
+        CodeDraft(code="print(42)"),
+        Verdict(done=True, feedback="ok"),
+        "Report.",
     ],
     "auto": lambda: [_route("react"), *REACT],
 }
@@ -116,13 +124,16 @@ async def bench(agent: str, kind: str, turns: int, tools: list[BaseTool], per_ca
         times: list[float] = []
         steps = 0
         for turn in range(turns + 1):  # the first turn warms caches and is not counted
-            config = {"configurable": {"thread_id": f"{agent}-{turn}"}}
+            config: RunnableConfig = {"configurable": {"thread_id": f"{agent}-{turn}"}}
             ctx = AgentContext(user_id="bench", session_id=f"s{turn}")
             count = 0
             start = time.perf_counter()
             async for _ns, mode, _data in graph.astream(
-                {"messages": [HumanMessage("go")]}, config, context=ctx,
-                stream_mode=["messages", "custom", "updates"], subgraphs=True,
+                {"messages": [HumanMessage("go")]},
+                config,
+                context=ctx,
+                stream_mode=["messages", "custom", "updates"],
+                subgraphs=True,
             ):
                 count += mode == "updates"
             if turn:
@@ -131,8 +142,15 @@ async def bench(agent: str, kind: str, turns: int, tools: list[BaseTool], per_ca
     calls = len(script())
     turn_ms = statistics.median(times) * 1000
     framework_ms = turn_ms - calls * per_call * 1000
-    return {"agent": agent, "checkpointer": kind, "steps": steps, "calls": calls, "turn_ms": turn_ms,
-            "framework_ms": framework_ms, "step_ms": framework_ms / steps}
+    return {
+        "agent": agent,
+        "checkpointer": kind,
+        "steps": steps,
+        "calls": calls,
+        "turn_ms": turn_ms,
+        "framework_ms": framework_ms,
+        "step_ms": framework_ms / steps,
+    }
 
 
 async def main() -> None:
@@ -142,8 +160,11 @@ async def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     per_call = await model_cost()
     tools: list[BaseTool] = [multiply, python_coder]
-    rows = [await bench(agent, kind, args.turns, tools, per_call)
-            for agent in SCENARIOS for kind in ("none", "memory", "sqlite")]
+    rows = [
+        await bench(agent, kind, args.turns, tools, per_call)
+        for agent in SCENARIOS
+        for kind in ("none", "memory", "sqlite")
+    ]
     out = [
         f"scripted model: {per_call * 1000:.2f} ms per call (subtracted); median of {args.turns} turns",
         f"{'agent':<13}{'checkpointer':<14}{'steps':>6}{'model calls':>12}{'turn ms':>10}"

@@ -22,7 +22,7 @@ from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.runtime import Runtime
+from langgraph.runtime import Runtime, get_runtime
 from pydantic import BaseModel, Field, create_model
 
 from graphs.chat import with_system_prompt
@@ -40,10 +40,12 @@ log = logging.getLogger(__name__)
 # grammar-constrained backend (llama.cpp) then cannot ramble for minutes, and a backend that
 # ignores them still gets its answer accepted.
 class PlanStep(BaseModel):
-    goal: str = Field(description="what this step must achieve, self-contained",
-                      json_schema_extra={"minLength": 1, "maxLength": 300})
-    tool: str | None = Field(default=None, description="name of a tool that fits this step, if any",
-                             json_schema_extra={"maxLength": 64})
+    goal: str = Field(
+        description="what this step must achieve, self-contained", json_schema_extra={"minLength": 1, "maxLength": 300}
+    )
+    tool: str | None = Field(
+        default=None, description="name of a tool that fits this step, if any", json_schema_extra={"maxLength": 64}
+    )
 
 
 class Plan(BaseModel):
@@ -64,8 +66,8 @@ def _step(step: PlanStep, tool_names: set[str]) -> dict[str, Any]:
 def _bounded(schema: type[BaseModel], max_steps: int, min_steps: int) -> type[BaseModel]:
     """`schema` whose `steps` list is limited to `max_steps` in the JSON schema the model gets."""
     field = schema.model_fields["steps"]
-    extra = {"minItems": min_steps, "maxItems": max_steps}
-    steps = Field(default_factory=list, description=field.description, json_schema_extra=extra)
+    extra: dict[str, Any] = {"minItems": min_steps, "maxItems": max_steps}
+    steps: Any = Field(default_factory=list, description=field.description, json_schema_extra=extra)
     return create_model(schema.__name__, __base__=schema, steps=(list[PlanStep], steps))
 
 
@@ -79,8 +81,9 @@ class PlanExecuteState(MessagesState, total=False):
 def _numbered(steps: list[dict[str, Any]]) -> str:
     if not steps:
         return "(none)"
-    return "\n".join(f"{i}. {s['goal']}" + (f" [tool: {s['tool']}]" if s.get("tool") else "") for i, s in
-                     enumerate(steps, 1))
+    return "\n".join(
+        f"{i}. {s['goal']}" + (f" [tool: {s['tool']}]" if s.get("tool") else "") for i, s in enumerate(steps, 1)
+    )
 
 
 def _results(past: list[dict[str, Any]]) -> str:
@@ -108,8 +111,9 @@ def build_plan_execute_graph(
     tool_list = "\n".join(f"- {t.name}: {short(t.description, 160)}" for t in tools) or "(no tools)"
     # checkpointer=False: a step's inner loop is not checkpointed on its own; its result is, in
     # `past_steps`, at the parent's next super-step. That halves the checkpoint writes per turn.
-    executor = build_react_graph(llm=llm, tools=tools, checkpointer=False, max_iterations=max_iterations,
-                                 internal=True, name="plan_step")
+    executor = build_react_graph(
+        llm=llm, tools=tools, checkpointer=False, max_iterations=max_iterations, internal=True, name="plan_step"
+    )
     internal = RunnableConfig(**INTERNAL)  # type: ignore[typeddict-item]
 
     async def planner(state: PlanExecuteState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
@@ -130,18 +134,21 @@ def build_plan_execute_graph(
         progress(f"Plan:\n{_numbered(steps)}", plan=steps)
         return {"task": task, "plan": steps, "past_steps": [], "decision": ""}
 
-    async def execute(
-        state: PlanExecuteState, config: RunnableConfig, runtime: Runtime[AgentContext]
-    ) -> dict[str, Any]:
-        ctx = context_of(runtime)
+    async def execute(state: PlanExecuteState, config: RunnableConfig) -> dict[str, Any]:
+        ctx = context_of(get_runtime(AgentContext))
         plan, past = list(state.get("plan") or []), list(state.get("past_steps") or [])
         step = plan[0]
         number = len(past) + 1
         progress(f"Step {number}: {step['goal']}", step=number, goal=step["goal"])
         hint = f" (suggested tool: {step['tool']})" if step.get("tool") else ""
         brief = render_prompt(
-            "plan_execute", "executor", task=state.get("task", ""), plan=_numbered(past + plan),
-            past_steps=_results(past), step=step["goal"], tool_hint=hint,
+            "plan_execute",
+            "executor",
+            task=state.get("task", ""),
+            plan=_numbered(past + plan),
+            past_steps=_results(past),
+            step=step["goal"],
+            tool_hint=hint,
         )
         out = await executor.ainvoke(
             {"messages": [SystemMessage(brief), HumanMessage(step["goal"])]}, config, context=ctx
@@ -159,14 +166,19 @@ def build_plan_execute_graph(
             progress(f"Reached the limit of {max_steps} steps; writing the answer.")
             return {"plan": [], "decision": "finish"}
         prompt = render_prompt(
-            "plan_execute", "replanner", task=state.get("task", ""), past_steps=_results(past),
-            remaining=_numbered(plan), budget=budget,
+            "plan_execute",
+            "replanner",
+            task=state.get("task", ""),
+            past_steps=_results(past),
+            remaining=_numbered(plan),
+            budget=budget,
         )
         decision: Replan | None = None
         try:
             model = configured_model(llm, ctx).with_structured_output(replan_schema)
-            result = await model.ainvoke([SystemMessage(prompt), HumanMessage("Decide the next action.")],
-                                         config=internal)
+            result = await model.ainvoke(
+                [SystemMessage(prompt), HumanMessage("Decide the next action.")], config=internal
+            )
             decision = result if isinstance(result, Replan) else None
         except Exception:  # an unreadable decision keeps the current plan
             log.warning("replanner failed; continuing with the plan", exc_info=True)

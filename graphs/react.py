@@ -126,7 +126,7 @@ def build_react_graph(
 
     def after_agent(state: MessagesState) -> Literal["tools", "__end__"]:
         last = state["messages"][-1]
-        return "tools" if isinstance(last, AIMessage) and last.tool_calls and tool_node is not None else END
+        return "tools" if isinstance(last, AIMessage) and last.tool_calls and tool_node is not None else "__end__"
 
     graph = StateGraph(MessagesState, context_schema=AgentContext)
     graph.add_node("agent", agent)

@@ -78,9 +78,7 @@ def build_all(
         for name in AGENTS
         if name != "auto"
     }
-    subgraphs = {
-        name: build_graph(name, llm=llm, tools=tools, **options.get(name, {})) for name in graphs
-    }
+    subgraphs = {name: build_graph(name, llm=llm, tools=tools, **options.get(name, {})) for name in graphs}
     graphs["auto"] = build_graph(
         "auto", llm=llm, tools=tools, checkpointer=checkpointer, subgraphs=subgraphs, **options.get("auto", {})
     )

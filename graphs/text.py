@@ -32,5 +32,7 @@ def last_user_text(messages: list[AnyMessage]) -> str:
 def visible_conversation(messages: list[AnyMessage], limit: int) -> list[AnyMessage]:
     """The user-visible conversation (no tool traffic, no client system prompt), trimmed,
     for internal calls such as the router and the planner, which are made without tools."""
-    visible = [m for m in messages if isinstance(m, HumanMessage) or (isinstance(m, AIMessage) and not m.tool_calls)]
+    visible: list[AnyMessage] = [
+        m for m in messages if isinstance(m, HumanMessage) or (isinstance(m, AIMessage) and not m.tool_calls)
+    ]
     return trim_history(visible, limit)

@@ -49,16 +49,21 @@ NO_SANDBOX_ANSWER = (
 # small model from generating until its token limit, without rejecting longer answers elsewhere.
 class CodeDraft(BaseModel):
     code: str = Field(description="the complete Python program", json_schema_extra={"maxLength": 12000})
-    explanation: str = Field(default="", description="one sentence on the approach",
-                             json_schema_extra={"maxLength": 300})
+    explanation: str = Field(
+        default="", description="one sentence on the approach", json_schema_extra={"maxLength": 300}
+    )
 
 
 class Verdict(BaseModel):
     done: bool = Field(description="true only if the run shows the task fully accomplished")
-    feedback: str = Field(default="", description="what is wrong or missing, or what confirms success",
-                          json_schema_extra={"maxLength": 600})
-    summary: str = Field(default="", description="the result in one or two sentences",
-                         json_schema_extra={"maxLength": 300})
+    feedback: str = Field(
+        default="",
+        description="what is wrong or missing, or what confirms success",
+        json_schema_extra={"maxLength": 600},
+    )
+    summary: str = Field(
+        default="", description="the result in one or two sentences", json_schema_extra={"maxLength": 300}
+    )
 
 
 class UltraworkState(MessagesState, total=False):
@@ -114,8 +119,14 @@ def build_ultrawork_graph(
     internal = RunnableConfig(**INTERNAL)  # type: ignore[typeddict-item]
 
     async def prepare(state: UltraworkState) -> dict[str, Any]:
-        reset = {"task": last_user_text(state["messages"]), "iteration": 0, "code": "", "run": {}, "verdict": {},
-                 "attempts": []}
+        reset = {
+            "task": last_user_text(state["messages"]),
+            "iteration": 0,
+            "code": "",
+            "run": {},
+            "verdict": {},
+            "attempts": [],
+        }
         if runner is None:
             progress("python_coder is not available: cannot run code.")
             return {**reset, "messages": [AIMessage(NO_SANDBOX_ANSWER)]}
@@ -128,12 +139,19 @@ def build_ultrawork_graph(
         if state.get("code"):
             run = state.get("run") or {}
             feedback = render_prompt(
-                "ultrawork", "refine", iteration=iteration - 1, code=state["code"], exit_code=run.get("exit_code"),
-                output=run.get("output") or "(no output)", feedback=(state.get("verdict") or {}).get("feedback", ""),
+                "ultrawork",
+                "refine",
+                iteration=iteration - 1,
+                code=state["code"],
+                exit_code=run.get("exit_code"),
+                output=run.get("output") or "(no output)",
+                feedback=(state.get("verdict") or {}).get("feedback", ""),
             )
         prompt = render_prompt("ultrawork", "writer", task=state.get("task", ""), feedback=feedback)
-        progress(f"Attempt {iteration}: writing code" + (" with the reviewer's feedback" if feedback else ""),
-                 iteration=iteration)
+        progress(
+            f"Attempt {iteration}: writing code" + (" with the reviewer's feedback" if feedback else ""),
+            iteration=iteration,
+        )
         draft: CodeDraft | None = None
         try:
             model = configured_model(llm, ctx).with_structured_output(CodeDraft)
@@ -164,8 +182,12 @@ def build_ultrawork_graph(
         verdict: Verdict | None = None
         if state.get("code"):
             prompt = render_prompt(
-                "ultrawork", "verifier", task=state.get("task", ""), code=state["code"],
-                exit_code=run.get("exit_code"), output=run.get("output") or "(no output)",
+                "ultrawork",
+                "verifier",
+                task=state.get("task", ""),
+                code=state["code"],
+                exit_code=run.get("exit_code"),
+                output=run.get("output") or "(no output)",
                 files=", ".join(run.get("files") or []) or "(none)",
             )
             try:
@@ -175,14 +197,21 @@ def build_ultrawork_graph(
             except Exception:  # unreadable verdict = not done (below), never "adequate"
                 log.warning("verifier failed", exc_info=True)
             if verdict is None:
-                verdict = Verdict(done=False, feedback="The verifier's verdict could not be read, so the run is "
-                                  "unverified. Make the program print clear evidence that the task is done.")
+                verdict = Verdict(
+                    done=False,
+                    feedback="The verifier's verdict could not be read, so the run is "
+                    "unverified. Make the program print clear evidence that the task is done.",
+                )
         else:
             verdict = Verdict(done=False, feedback="No program was produced. Return a complete Python program.")
         status = "done" if verdict.done else "not done"
         progress(f"Verifier: {status} — {short(verdict.feedback or verdict.summary)}", verdict=verdict.model_dump())
-        attempt = {"iteration": state.get("iteration", 0), "code": state.get("code", ""), "run": run,
-                   "verdict": verdict.model_dump()}
+        attempt = {
+            "iteration": state.get("iteration", 0),
+            "code": state.get("code", ""),
+            "run": run,
+            "verdict": verdict.model_dump(),
+        }
         return {"verdict": verdict.model_dump(), "attempts": [*(state.get("attempts") or []), attempt]}
 
     async def report(state: UltraworkState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
@@ -194,8 +223,13 @@ def build_ultrawork_graph(
         else:
             status = f"NOT verified as done after {iterations} attempt(s) (limit {max_iterations})"
         ask = render_prompt(
-            "ultrawork", "report", status=status, iterations=iterations, code=state.get("code") or "(none)",
-            exit_code=run.get("exit_code"), output=run.get("output") or "(no output)",
+            "ultrawork",
+            "report",
+            status=status,
+            iterations=iterations,
+            code=state.get("code") or "(none)",
+            exit_code=run.get("exit_code"),
+            output=run.get("output") or "(no output)",
             files=", ".join(run.get("files") or []) or "(none)",
             check=verdict.get("feedback") or verdict.get("summary") or "(no verdict)",
         )
@@ -204,7 +238,7 @@ def build_ultrawork_graph(
         return {"messages": [reply]}
 
     def after_prepare(state: UltraworkState) -> Literal["write", "__end__"]:
-        return "write" if runner is not None else END
+        return "write" if runner is not None else "__end__"
 
     def after_verify(state: UltraworkState) -> Literal["write", "report"]:
         done = bool((state.get("verdict") or {}).get("done"))

@@ -49,8 +49,11 @@ async def run_graph(
     tokens: list[str] = []
     whole: list[BaseMessage] = []
     async for _ns, mode, data in graph.astream(
-        {"messages": [("user", text)]}, config, context=ctx or AgentContext(user_id="alice", session_id=thread),
-        stream_mode=["messages", "custom", "updates"], subgraphs=True,
+        {"messages": [("user", text)]},
+        config,
+        context=ctx or AgentContext(user_id="alice", session_id=thread),
+        stream_mode=["messages", "custom", "updates"],
+        subgraphs=True,
     ):
         if mode == "custom":
             progress.append(data["text"])

@@ -89,7 +89,9 @@ def test_auto_routes_to_react(platform: Platform) -> None:
     platform.llm.push(json.dumps({"agent": "react", "reason": "needs a computation"}))
     script_computation(platform.llm)
     resp = httpx.post(
-        platform.v1 + "/chat/completions", headers=platform.headers(), timeout=120,
+        platform.v1 + "/chat/completions",
+        headers=platform.headers(),
+        timeout=120,
         json={"model": "auto", "messages": [{"role": "user", "content": "Sum the squares of 1..100."}]},
     )
     assert resp.status_code == 200, resp.text
@@ -106,9 +108,7 @@ def test_auto_routes_to_react(platform: Platform) -> None:
 
 def test_auto_router_failure_answers_with_chat(platform: Platform) -> None:
     platform.llm.push("not json at all", "Plain chat answer.")
-    reply = client(platform).chat.completions.create(
-        model="auto", messages=[{"role": "user", "content": "hello"}]
-    )
+    reply = client(platform).chat.completions.create(model="auto", messages=[{"role": "user", "content": "hello"}])
     assert reply.choices[0].message.content == "Plain chat answer."
     assert "tools" not in platform.llm.requests[-1]
 
@@ -116,7 +116,8 @@ def test_auto_router_failure_answers_with_chat(platform: Platform) -> None:
 def test_plan_execute_streams_only_the_final_answer_as_content(platform: Platform) -> None:
     platform.llm.push(
         json.dumps({"steps": [{"goal": "compute 6*7", "tool": "python_coder"}]}),
-        Reply(tool_calls=[tool_call("python_coder", {"code": "print(6 * 7)"})]), "The step printed 42.",
+        Reply(tool_calls=[tool_call("python_coder", {"code": "print(6 * 7)"})]),
+        "The step printed 42.",
         json.dumps({"action": "finish", "steps": [], "reason": "have it"}),
         "6 times 7 is 42.",
     )

@@ -68,10 +68,14 @@ async def test_routes_to_each_agent(target: str, all_tools: list[BaseTool]) -> N
 
 
 async def test_router_sees_recent_conversation() -> None:
-    llm = ScriptedChatModel(responses=[
-        RouteDecision(agent="chat"), "Paris.",
-        RouteDecision(agent="chat"), "About 2.1 million.",
-    ])
+    llm = ScriptedChatModel(
+        responses=[
+            RouteDecision(agent="chat"),
+            "Paris.",
+            RouteDecision(agent="chat"),
+            "About 2.1 million.",
+        ]
+    )
     graph = build_graph("auto", llm=llm, tools=[], checkpointer=InMemorySaver())
     await run_graph(graph, "capital of France?", thread="s")
     await run_graph(graph, "and its population?", thread="s")
@@ -108,10 +112,15 @@ async def test_router_failure_falls_back_to_chat(bad: Any) -> None:
 
 async def test_auto_session_resumes_across_restart(tmp_path: Path, all_tools: list[BaseTool]) -> None:
     db = str(tmp_path / "cp.db")
-    llm = ScriptedChatModel(responses=[
-        RouteDecision(agent="react"), ai_tool_calls(tool_call("multiply", a=3, b=3)), "9.",
-        RouteDecision(agent="chat"), "You asked for 3*3.",
-    ])
+    llm = ScriptedChatModel(
+        responses=[
+            RouteDecision(agent="react"),
+            ai_tool_calls(tool_call("multiply", a=3, b=3)),
+            "9.",
+            RouteDecision(agent="chat"),
+            "You asked for 3*3.",
+        ]
+    )
     async with AsyncSqliteSaver.from_conn_string(db) as saver:
         await run_graph(build_all(llm=llm, tools=all_tools, checkpointer=saver)["auto"], "3*3?", thread="s")
     async with AsyncSqliteSaver.from_conn_string(db) as saver:

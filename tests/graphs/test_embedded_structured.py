@@ -47,7 +47,8 @@ async def test_planner_and_router_parse_from_the_embedded_model(smollm: BaseChat
 
     graph = build_graph("auto", llm=smollm, tools=[], checkpointer=InMemorySaver())
     out = await graph.ainvoke(
-        {"messages": [("user", "Hello! How are you today?")]}, {"configurable": {"thread_id": "e"}},
+        {"messages": [("user", "Hello! How are you today?")]},
+        {"configurable": {"thread_id": "e"}},
         context=AgentContext(max_tokens=96, temperature=0.0),
     )
     assert out["route"] in ROUTES and out["route_reason"] != "router gave no usable decision"

@@ -16,15 +16,17 @@ from tests.graphs.conftest import run_graph
 
 
 async def test_plan_steps_replan_synthesis(tools: list[BaseTool]) -> None:
-    llm = ScriptedChatModel(responses=[
-        Plan(steps=[PlanStep(goal="add 2 and 3", tool="add"), PlanStep(goal="multiply the sum by 7")]),
-        ai_tool_calls(tool_call("add", a=2, b=3)),  # step 1, inside its ReAct loop
-        "The sum is 5.",
-        Replan(action="continue", reason="one step left"),
-        "5 times 7 is 35.",  # step 2 answers without tools
-        Replan(action="finish", reason="have the product"),
-        "(2+3)*7 = 35.",  # synthesis
-    ])
+    llm = ScriptedChatModel(
+        responses=[
+            Plan(steps=[PlanStep(goal="add 2 and 3", tool="add"), PlanStep(goal="multiply the sum by 7")]),
+            ai_tool_calls(tool_call("add", a=2, b=3)),  # step 1, inside its ReAct loop
+            "The sum is 5.",
+            Replan(action="continue", reason="one step left"),
+            "5 times 7 is 35.",  # step 2 answers without tools
+            Replan(action="finish", reason="have the product"),
+            "(2+3)*7 = 35.",  # synthesis
+        ]
+    )
     graph = build_graph("plan_execute", llm=llm, tools=tools, checkpointer=InMemorySaver())
     run = await run_graph(graph, "compute (2+3)*7")
 
@@ -55,14 +57,16 @@ async def test_plan_steps_replan_synthesis(tools: list[BaseTool]) -> None:
 
 
 async def test_replanner_revises_remaining_plan() -> None:
-    llm = ScriptedChatModel(responses=[
-        Plan(steps=[PlanStep(goal="guess"), PlanStep(goal="never run")]),
-        "guessed 3",
-        Replan(action="revise", steps=[PlanStep(goal="check the guess")], reason="verify first"),
-        "checked: right",
-        Replan(action="finish"),
-        "It is 3.",
-    ])
+    llm = ScriptedChatModel(
+        responses=[
+            Plan(steps=[PlanStep(goal="guess"), PlanStep(goal="never run")]),
+            "guessed 3",
+            Replan(action="revise", steps=[PlanStep(goal="check the guess")], reason="verify first"),
+            "checked: right",
+            Replan(action="finish"),
+            "It is 3.",
+        ]
+    )
     graph = build_graph("plan_execute", llm=llm, tools=[], checkpointer=InMemorySaver())
     run = await run_graph(graph, "what is it?")
 
@@ -72,12 +76,14 @@ async def test_replanner_revises_remaining_plan() -> None:
 
 
 async def test_unusable_plan_falls_back_to_one_step() -> None:
-    llm = ScriptedChatModel(responses=[
-        AIMessage("I cannot produce JSON"),  # no structured output: the parser yields nothing
-        "done directly",
-        AIMessage("also unreadable"),  # replanner unusable with no steps left: finish
-        "Final.",
-    ])
+    llm = ScriptedChatModel(
+        responses=[
+            AIMessage("I cannot produce JSON"),  # no structured output: the parser yields nothing
+            "done directly",
+            AIMessage("also unreadable"),  # replanner unusable with no steps left: finish
+            "Final.",
+        ]
+    )
     graph = build_graph("plan_execute", llm=llm, tools=[], checkpointer=InMemorySaver())
     run = await run_graph(graph, "just do it")
 
@@ -86,14 +92,16 @@ async def test_unusable_plan_falls_back_to_one_step() -> None:
 
 
 async def test_max_steps_bounds_plan_and_execution() -> None:
-    llm = ScriptedChatModel(responses=[
-        Plan(steps=[PlanStep(goal=f"step {i}") for i in range(1, 5)]),
-        "r1",
-        Replan(action="continue"),
-        "r2",
-        # no replanner call: the step budget is spent
-        "Summary.",
-    ])
+    llm = ScriptedChatModel(
+        responses=[
+            Plan(steps=[PlanStep(goal=f"step {i}") for i in range(1, 5)]),
+            "r1",
+            Replan(action="continue"),
+            "r2",
+            # no replanner call: the step budget is spent
+            "Summary.",
+        ]
+    )
     graph = build_graph("plan_execute", llm=llm, tools=[], checkpointer=InMemorySaver(), max_steps=2)
     run = await run_graph(graph, "four things")
 
@@ -104,10 +112,18 @@ async def test_max_steps_bounds_plan_and_execution() -> None:
 
 
 async def test_second_turn_resumes_and_replans_from_scratch(tmp_path: Path) -> None:
-    llm = ScriptedChatModel(responses=[
-        Plan(steps=[PlanStep(goal="a")]), "ra", Replan(action="finish"), "First answer.",
-        Plan(steps=[PlanStep(goal="b")]), "rb", Replan(action="finish"), "Second answer.",
-    ])
+    llm = ScriptedChatModel(
+        responses=[
+            Plan(steps=[PlanStep(goal="a")]),
+            "ra",
+            Replan(action="finish"),
+            "First answer.",
+            Plan(steps=[PlanStep(goal="b")]),
+            "rb",
+            Replan(action="finish"),
+            "Second answer.",
+        ]
+    )
     async with AsyncSqliteSaver.from_conn_string(str(tmp_path / "cp.db")) as saver:
         graph = build_graph("plan_execute", llm=llm, tools=[], checkpointer=saver)
         await run_graph(graph, "first", thread="s")

@@ -30,13 +30,26 @@ def _first_line(template: str) -> str:
 
 
 async def test_every_prompt_reaches_the_model_fully_filled(all_tools: list[BaseTool]) -> None:
-    llm = ScriptedChatModel(responses=[
-        RouteDecision(agent="chat"), "chat answer",
-        RouteDecision(agent="react"), *[ai_tool_calls(tool_call("multiply", a=2, b=2))] * 5, "stopped answer",
-        RouteDecision(agent="plan_execute"), Plan(steps=[PlanStep(goal="g1")]), "r1", Replan(action="finish"), "syn",
-        RouteDecision(agent="ultrawork"), CodeDraft(code="raise 1"), Verdict(done=False, feedback="fix"),
-        CodeDraft(code="print(42)"), Verdict(done=True, feedback="ok"), "report",
-    ])
+    llm = ScriptedChatModel(
+        responses=[
+            RouteDecision(agent="chat"),
+            "chat answer",
+            RouteDecision(agent="react"),
+            *[ai_tool_calls(tool_call("multiply", a=2, b=2))] * 5,
+            "stopped answer",
+            RouteDecision(agent="plan_execute"),
+            Plan(steps=[PlanStep(goal="g1")]),
+            "r1",
+            Replan(action="finish"),
+            "syn",
+            RouteDecision(agent="ultrawork"),
+            CodeDraft(code="raise 1"),
+            Verdict(done=False, feedback="fix"),
+            CodeDraft(code="print(42)"),
+            Verdict(done=True, feedback="ok"),
+            "report",
+        ]
+    )
     graph = build_all(llm=llm, tools=all_tools, checkpointer=InMemorySaver())["auto"]
     for i in range(4):
         await run_graph(graph, f"request {i}", thread=f"t{i}")

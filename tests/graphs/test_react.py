@@ -23,11 +23,13 @@ def kinds(messages: list) -> list[str]:
 
 
 async def test_tool_loop_runs_tools_and_answers(tools: list[BaseTool]) -> None:
-    llm = ScriptedChatModel(responses=[
-        ai_tool_calls(tool_call("add", a=2, b=3)),
-        ai_tool_calls(tool_call("multiply", a=5, b=7)),
-        "2+3 is 5 and 5*7 is 35.",
-    ])
+    llm = ScriptedChatModel(
+        responses=[
+            ai_tool_calls(tool_call("add", a=2, b=3)),
+            ai_tool_calls(tool_call("multiply", a=5, b=7)),
+            "2+3 is 5 and 5*7 is 35.",
+        ]
+    )
     graph = build_graph("react", llm=llm, tools=tools, checkpointer=InMemorySaver())
     run = await run_graph(graph, "compute (2+3)*7", ctx=AgentContext(user_id="bob"))
 
@@ -45,10 +47,12 @@ async def test_tool_loop_runs_tools_and_answers(tools: list[BaseTool]) -> None:
 
 
 async def test_parallel_tool_calls_in_one_turn(tools: list[BaseTool]) -> None:
-    llm = ScriptedChatModel(responses=[
-        ai_tool_calls(tool_call("add", a=1, b=1), tool_call("multiply", a=3, b=4)),
-        "2 and 12",
-    ])
+    llm = ScriptedChatModel(
+        responses=[
+            ai_tool_calls(tool_call("add", a=1, b=1), tool_call("multiply", a=3, b=4)),
+            "2 and 12",
+        ]
+    )
     graph = build_graph("react", llm=llm, tools=tools, checkpointer=InMemorySaver())
     run = await run_graph(graph, "both please")
 
@@ -72,11 +76,13 @@ async def test_tool_error_goes_back_to_the_model(tools: list[BaseTool]) -> None:
 
 
 async def test_stops_early_at_max_iterations_and_says_so(tools: list[BaseTool]) -> None:
-    llm = ScriptedChatModel(responses=[
-        ai_tool_calls(tool_call("add", a=1, b=1)),
-        ai_tool_calls(tool_call("add", a=2, b=2)),
-        "Partial: 2 and 4.",  # the forced answer, asked for without tools
-    ])
+    llm = ScriptedChatModel(
+        responses=[
+            ai_tool_calls(tool_call("add", a=1, b=1)),
+            ai_tool_calls(tool_call("add", a=2, b=2)),
+            "Partial: 2 and 4.",  # the forced answer, asked for without tools
+        ]
+    )
     graph = build_graph("react", llm=llm, tools=tools, checkpointer=InMemorySaver(), max_iterations=2)
     run = await run_graph(graph, "keep adding")
 

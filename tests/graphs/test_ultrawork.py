@@ -14,13 +14,15 @@ from tests.graphs.conftest import add, python_coder, run_graph
 
 
 async def test_write_run_verify_refine_report() -> None:
-    llm = ScriptedChatModel(responses=[
-        CodeDraft(code="raise ValueError('boom')", explanation="first try"),
-        Verdict(done=False, feedback="It crashed with ValueError; print the result instead.", summary="failed"),
-        CodeDraft(code="print('result:', 6 * 7)", explanation="fixed"),
-        Verdict(done=True, feedback="Output shows result: 42.", summary="42"),
-        "The answer is 42; checked by running the program (exit 0) and reading its output.",
-    ])
+    llm = ScriptedChatModel(
+        responses=[
+            CodeDraft(code="raise ValueError('boom')", explanation="first try"),
+            Verdict(done=False, feedback="It crashed with ValueError; print the result instead.", summary="failed"),
+            CodeDraft(code="print('result:', 6 * 7)", explanation="fixed"),
+            Verdict(done=True, feedback="Output shows result: 42.", summary="42"),
+            "The answer is 42; checked by running the program (exit 0) and reading its output.",
+        ]
+    )
     graph = build_graph("ultrawork", llm=llm, tools=[add, python_coder], checkpointer=InMemorySaver())
     run = await run_graph(graph, "compute 6*7 with python")
 
@@ -45,11 +47,15 @@ async def test_write_run_verify_refine_report() -> None:
 
 
 async def test_unreadable_verdict_is_not_done_and_attempts_are_bounded() -> None:
-    llm = ScriptedChatModel(responses=[
-        CodeDraft(code="print(1)"), AIMessage("looks fine to me"),  # no structured verdict
-        CodeDraft(code="print(2)"), RuntimeError("verifier backend error"),
-        "Could not confirm the result.",
-    ])
+    llm = ScriptedChatModel(
+        responses=[
+            CodeDraft(code="print(1)"),
+            AIMessage("looks fine to me"),  # no structured verdict
+            CodeDraft(code="print(2)"),
+            RuntimeError("verifier backend error"),
+            "Could not confirm the result.",
+        ]
+    )
     graph = build_graph("ultrawork", llm=llm, tools=[python_coder], checkpointer=InMemorySaver(), max_iterations=2)
     run = await run_graph(graph, "do it")
 
@@ -60,11 +66,14 @@ async def test_unreadable_verdict_is_not_done_and_attempts_are_bounded() -> None
 
 
 async def test_writer_failure_is_a_failed_attempt() -> None:
-    llm = ScriptedChatModel(responses=[
-        AIMessage("no code, sorry"),  # writer gives nothing usable: no run, no verifier call
-        CodeDraft(code="print(42)"), Verdict(done=True, feedback="prints 42"),
-        "Done: 42.",
-    ])
+    llm = ScriptedChatModel(
+        responses=[
+            AIMessage("no code, sorry"),  # writer gives nothing usable: no run, no verifier call
+            CodeDraft(code="print(42)"),
+            Verdict(done=True, feedback="prints 42"),
+            "Done: 42.",
+        ]
+    )
     graph = build_graph("ultrawork", llm=llm, tools=[python_coder], checkpointer=InMemorySaver())
     run = await run_graph(graph, "print 42")
 

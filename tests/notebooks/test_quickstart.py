@@ -35,14 +35,19 @@ def _text(cell: nbformat.NotebookNode) -> str:
 
 def test_quickstart_notebook_runs(llm: ScriptedLLM, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     llm.push(
-        Reply(tool_calls=[tool_call("multiply", {"a": 12.5, "b": 8})]), "12.5 times 8 is 100.",
-        Reply(tool_calls=[tool_call("multiply", {"a": 100, "b": 0.25})]), "That is 25.",
+        Reply(tool_calls=[tool_call("multiply", {"a": 12.5, "b": 8})]),
+        "12.5 times 8 is 100.",
+        Reply(tool_calls=[tool_call("multiply", {"a": 100, "b": 0.25})]),
+        "That is 25.",
     )  # then the script is empty and the server's calls are echoed
     settings = make_settings(tmp_path / "server", openai_base_url=llm.url)
     with serve_app(create_app(settings)) as url:
         for key, value in {
-            "LLM_BACKEND": "openai", "OPENAI_BASE_URL": llm.url, "OPENAI_API_KEY": "test",
-            "DATA_DIR": str(tmp_path / "notebook"), "LLM_API_URL": url,
+            "LLM_BACKEND": "openai",
+            "OPENAI_BASE_URL": llm.url,
+            "OPENAI_API_KEY": "test",
+            "DATA_DIR": str(tmp_path / "notebook"),
+            "LLM_API_URL": url,
         }.items():
             monkeypatch.setenv(key, value)  # the kernel inherits this environment
         nb = nbformat.read(NOTEBOOK, as_version=4)

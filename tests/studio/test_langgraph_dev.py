@@ -38,14 +38,24 @@ def dev_server(llm: ScriptedLLM, tmp_path: Path) -> Iterator[str]:
     assert port != 2024
     env = {
         **os.environ,
-        "LLM_BACKEND": "openai", "OPENAI_BASE_URL": llm.url, "OPENAI_API_KEY": "test", "OPENAI_MODEL": "scripted",
-        "DATA_DIR": str(tmp_path / "data"), "TOOLS_URL": "http://127.0.0.1:9",
-        "LANGSMITH_TRACING": "false", "LANGCHAIN_TRACING_V2": "false", "DO_NOT_TRACK": "1",
+        "LLM_BACKEND": "openai",
+        "OPENAI_BASE_URL": llm.url,
+        "OPENAI_API_KEY": "test",
+        "OPENAI_MODEL": "scripted",
+        "DATA_DIR": str(tmp_path / "data"),
+        "TOOLS_URL": "http://127.0.0.1:9",
+        "LANGSMITH_TRACING": "false",
+        "LANGCHAIN_TRACING_V2": "false",
+        "DO_NOT_TRACK": "1",
     }
     log = (tmp_path / "langgraph-dev.log").open("w")
     proc = subprocess.Popen(
         [str(CLI), "dev", "--no-browser", "--no-reload", "--port", str(port), "--config", str(ROOT / "langgraph.json")],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
