@@ -78,8 +78,9 @@ class UsernameTaken(Exception):
 
 
 async def create_user(db: AsyncSession, username: str, password: str, role: str = "user") -> User:
-    """Insert a user; raises `UsernameTaken` (the route answers 409)."""
-    if (await db.exec(select(User).where(User.username == username))).first() is not None:
+    """Insert a user; raises `UsernameTaken` (the route answers 409). Names differing only
+    in case count as taken: "Admin" next to "admin" would invite impersonation."""
+    if (await db.exec(select(User).where(func.lower(User.username) == username.lower()))).first() is not None:
         raise UsernameTaken(username)
     hashed = await asyncio.to_thread(hash_password, password)
     user = User(username=username, role=role, hashed_password=hashed)

@@ -51,6 +51,8 @@ def test_duplicate_username_is_409(platform: Platform) -> None:
     platform.signup("alice")
     resp = httpx.post(platform.url + "/api/auth/signup", json={"username": "alice", "password": "another-password"})
     assert assert_envelope(resp, 409)["code"] == "username_taken"
+    same_but_case = httpx.post(platform.url + "/api/auth/signup", json={"username": "ADMIN", "password": "p" * 10})
+    assert_envelope(same_but_case, 409)
 
 
 @pytest.mark.parametrize(("body", "fragment"), [
