@@ -141,6 +141,9 @@ class ToolsClient:
     async def delete_workspace(self, user_id: str, session_id: str) -> ToolResult:
         return await self.call(user_id, f"/api/tools/python_coder/files/{session_id}", method="DELETE")
 
+    async def delete_file(self, user_id: str, session_id: str, filename: str) -> ToolResult:
+        return await self.call(user_id, f"/api/tools/python_coder/files/{session_id}/{filename}", method="DELETE")
+
     async def read_file(self, user_id: str, session_id: str, filename: str) -> bytes:
         """The bytes of a workspace file; raises `ToolsClientError` (404 when absent)."""
         return await self._get_bytes(user_id, f"/api/tools/python_coder/files/{session_id}/{filename}")

@@ -234,6 +234,15 @@ class Workspaces:
                 raise
         return written
 
+    def delete_file(self, workspace: Path, relpath: str) -> None:
+        """Remove one file (unlink never follows a symlink: a planted link is removed, not its target)."""
+        parts = safe_name(relpath)
+        with self._open_dir(workspace, parts[:-1]) as dir_fd:
+            try:
+                os.unlink(parts[-1], dir_fd=dir_fd)
+            except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+                raise WorkspaceError(404, "file not found") from exc
+
     def delete(self, user_id: str, session_id: str) -> bool:
         path = self.path(user_id, session_id)
         if path.is_symlink():

@@ -153,6 +153,10 @@ def test_upload_list_read_and_delete(tools_app: ToolsApp) -> None:
         assert {"name": "sales.csv", "size": 12} in listed
         assert main_app.get(f"{FILES}/s1/sales.csv").content == b"a,b\n1,2\n3,4\n"
         assert main_app.get(f"{FILES}/s1/missing.csv").status_code == 404
+        main_app.post(f"{FILES}/s1", files={"file": ("old.csv", b"x")}, data={"filename": "tmp/old.csv"})
+        assert main_app.delete(f"{FILES}/s1/tmp/old.csv").json()["success"] is True
+        assert main_app.delete(f"{FILES}/s1/tmp/old.csv").status_code == 404
+        assert main_app.delete(f"{FILES}/s1/tmp").status_code == 404  # folders go with the workspace
         assert main_app.delete(f"{FILES}/s1").json()["data"]["removed"] is True
         assert not tools_app.workspace("alice", "s1").exists()
         assert main_app.get(f"{FILES}/s1/sales.csv").status_code == 404
@@ -206,6 +210,9 @@ def test_symlinks_planted_by_code_are_never_followed(tools_app: ToolsApp) -> Non
             resp = alice.get(f"{FILES}/s1/{name}")
             assert resp.status_code == 404, name
             assert tools_app.settings.tools_key.encode() not in resp.content
+        assert alice.delete(f"{FILES}/s1/root/etc/passwd").status_code == 404
+        assert alice.delete(f"{FILES}/s1/secrets.json").json()["success"]  # the link goes, not its target
+        assert secrets_file.read_text() == tools_app.settings.tools_key
         # An upload over a planted symlink replaces the link; it never writes through it.
         target = tools_app.settings.data_dir / "victim.txt"
         target.write_text("untouched")

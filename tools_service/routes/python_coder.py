@@ -234,3 +234,16 @@ async def delete_workspace(session_id: str, request: Request, caller: CurrentCal
     except WorkspaceError as exc:
         raise _workspace_error(exc) from exc
     return ok("workspace removed" if removed else "no workspace to remove", {"removed": removed}, session_id=session_id)
+
+
+@router.delete("/files/{session_id}/{filename:path}", response_model=ToolResult)
+async def delete_file(session_id: str, filename: str, request: Request, caller: CurrentCaller) -> ToolResult:
+    engine = _engine(request)
+    try:
+        workspace = engine.workspaces.path(caller.user_id, session_id)
+        if not engine.workspaces.exists(caller.user_id, session_id):
+            raise WorkspaceError(404, "file not found")
+        await asyncio.to_thread(engine.workspaces.delete_file, workspace, filename)
+    except WorkspaceError as exc:
+        raise _workspace_error(exc) from exc
+    return ok(f"deleted {filename}", {"name": filename}, session_id=session_id)
