@@ -75,8 +75,9 @@ def load_beir(folder: Path) -> tuple[dict[str, str], dict[str, str], dict[str, d
     corpus = {}
     for line in (folder / "corpus.jsonl").read_text().splitlines():
         doc = json.loads(line)
-        title, text = doc.get("title", "").strip(), doc.get("text", "").strip()
-        corpus[doc["_id"]] = text if text.startswith(title) else f"{title}\n{text}".strip()
+        # BEIR's convention (title, then text), as in the reference BM25 figure; cranfield's
+        # text repeats its title, so titles weigh double there, as they do in that figure.
+        corpus[doc["_id"]] = f"{doc.get('title', '').strip()}\n{doc.get('text', '').strip()}".strip()
     queries = {q["_id"]: q["text"] for q in map(json.loads, (folder / "queries.jsonl").read_text().splitlines())}
     qrels: dict[str, dict[str, int]] = {}
     for row in (folder / "qrels" / "test.tsv").read_text().splitlines()[1:]:
