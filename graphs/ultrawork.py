@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field
 from graphs.chat import with_system_prompt
 from graphs.deps import INTERNAL, AgentContext, configured_model, context_of, progress
 from graphs.prompts import render_prompt
-from graphs.text import last_user_text, short
+from graphs.text import last_user_text, short, visible_conversation
 
 __all__ = ["CodeDraft", "Verdict", "UltraworkState", "build_ultrawork_graph", "NO_SANDBOX_ANSWER", "run_facts"]
 
@@ -155,7 +155,9 @@ def build_ultrawork_graph(
         draft: CodeDraft | None = None
         try:
             model = configured_model(llm, ctx).with_structured_output(CodeDraft)
-            result = await model.ainvoke([SystemMessage(prompt), HumanMessage(state.get("task", ""))], config=internal)
+            # The visible conversation, so a follow-up ("now plot it too") keeps its context.
+            conversation = visible_conversation(state["messages"], ctx.max_history)
+            result = await model.ainvoke([SystemMessage(prompt), *conversation], config=internal)
             draft = result if isinstance(result, CodeDraft) else None
         except Exception:  # no draft is a failed attempt, judged below like any other
             log.warning("code writer failed", exc_info=True)

@@ -135,3 +135,25 @@ def test_plan_execute_streams_only_the_final_answer_as_content(platform: Platfor
     assert "Plan:\n1. compute 6*7 [tool: python_coder]" in progress
     assert "Step 1 result: The step printed 42." in progress and "stdout: 42" in progress
     assert "".join(content) == "6 times 7 is 42."
+
+
+def test_ultrawork_writes_runs_and_verifies_in_the_sandbox(platform: Platform) -> None:
+    code = "import json\njson.dump({'answer': 6 * 7}, open('result.json', 'w'))\nprint('wrote result.json')"
+    platform.llm.push(
+        json.dumps({"code": code, "explanation": "compute and save"}),
+        json.dumps({"done": True, "feedback": "result.json was written", "summary": "42 saved"}),
+        "Saved 42 to result.json; the run exited 0 and the verifier confirmed the file.",
+    )
+    reply = client(platform).chat.completions.create(
+        model="ultrawork", messages=[{"role": "user", "content": "Compute 6*7 and save it as result.json."}]
+    )
+
+    assert reply.choices[0].message.content.startswith("Saved 42 to result.json")
+    writer, verifier, report = platform.llm.requests[-3:]
+    assert writer["response_format"]["type"] == verifier["response_format"]["type"] == "json_schema"
+    evidence = verifier["messages"][0]["content"]  # what the sandbox really did, as the verifier saw it
+    assert "Exit code: 0" in evidence and "wrote result.json" in evidence
+    assert "Files in the workspace after the run: result.json" in evidence
+    assert "Files produced: result.json" in report["messages"][-1]["content"]
+    steps = json.dumps((reply.model_extra or {}).get("x_steps", []))
+    assert "Verifier: done" in steps

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import BaseTool
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from graphs import build_graph
 from graphs.ultrawork import NO_SANDBOX_ANSWER, CodeDraft, Verdict, run_facts
@@ -100,3 +103,27 @@ def test_run_facts_from_the_tools_text() -> None:
     assert failed["exit_code"] == 2 and failed["files"] == []
     structured = ToolMessage("x", tool_call_id="c", artifact={"data": {"exit_code": 3, "files": [{"name": "a.txt"}]}})
     assert run_facts(structured)["exit_code"] == 3 and run_facts(structured)["files"] == ["a.txt"]
+
+
+async def test_follow_up_turn_resumes_the_session(tmp_path: Path) -> None:
+    llm = ScriptedChatModel(
+        responses=[
+            CodeDraft(code="print(42)"),
+            Verdict(done=True, feedback="prints 42"),
+            "It prints 42.",
+            CodeDraft(code="print(42 * 2)"),
+            Verdict(done=True, feedback="prints 84"),
+            "Doubled: 84.",
+        ]
+    )
+    async with AsyncSqliteSaver.from_conn_string(str(tmp_path / "cp.db")) as saver:
+        graph = build_graph("ultrawork", llm=llm, tools=[python_coder], checkpointer=saver)
+        await run_graph(graph, "print the answer", thread="u")
+    async with AsyncSqliteSaver.from_conn_string(str(tmp_path / "cp.db")) as saver:
+        graph = build_graph("ultrawork", llm=llm, tools=[python_coder], checkpointer=saver)
+        run = await run_graph(graph, "now double it", thread="u")
+
+    writer_saw = [m.content for m in llm.calls[3][1:]]
+    assert writer_saw == ["print the answer", "It prints 42.", "now double it"]
+    assert [m.content for m in run.messages] == ["print the answer", "It prints 42.", "now double it", "Doubled: 84."]
+    assert len(run.state["attempts"]) == 1 and run.state["iteration"] == 1  # per-turn work starts afresh
