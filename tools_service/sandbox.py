@@ -19,14 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
-import resource
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -34,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from settings import Settings
+from tools_service.launch import Launcher, Limits
 from tools_service.workspace import Workspaces
 
 __all__ = ["Limits", "RunResult", "Sandbox", "SANDBOX_FIX_HINT"]
@@ -46,55 +44,8 @@ SANDBOX_FIX_HINT = (
     "`sysctl kernel.apparmor_restrict_unprivileged_userns=0`), or set PYTHON_SANDBOX=none on a "
     "trusted single-user machine"
 )
-_CLONE_NEWNS = 0x00020000
-_MS_BIND, _MS_REC, _MS_PRIVATE = 4096, 16384, 1 << 18
-_libc = ctypes.CDLL(None, use_errno=True)  # loaded before any fork: the child must not dlopen
 _WATCH_INTERVAL = 0.2
-# Runs first inside the sandbox, then the code from stdin. Inside bwrap's user namespace,
-# RLIMIT_NPROC counts this sandbox's processes only (the kernel counts per user namespace and
-# checks each level up), so a fork bomb in one session cannot starve the others' runs.
-_BOOT = (
-    "import resource as _r, sys as _s\n"
-    "_r.setrlimit(_r.RLIMIT_NPROC, ({nproc}, {nproc}))\n"
-    "_c = compile(_s.stdin.read(), '<stdin>', 'exec')\n"
-    "del _r, _s\n"
-    "exec(_c)\n"
-)
 _FLOOD_FACTOR = 16  # output beyond this many times the cap stops the run
-
-
-@dataclass(frozen=True)
-class Limits:
-    timeout: float
-    memory_mb: int
-    cpu_seconds: int
-    max_file_mb: int
-    quota_mb: int
-    max_files: int
-    max_processes: int
-    max_output_bytes: int
-    tmp_mb: int
-    concurrent: int
-
-    @property
-    def all_processes(self) -> int:
-        """The sandbox uid's process bound across concurrent runs (each also has bwrap itself)."""
-        return (self.max_processes + 2) * self.concurrent
-
-    @classmethod
-    def from_settings(cls, s: Settings) -> Limits:
-        return cls(
-            timeout=s.python_exec_timeout,
-            memory_mb=s.python_exec_memory_mb,
-            cpu_seconds=s.python_exec_cpu_seconds,
-            max_file_mb=s.python_exec_max_file_mb,
-            quota_mb=s.python_exec_workspace_quota_mb,
-            max_files=s.python_exec_max_files,
-            max_processes=s.python_exec_max_processes,
-            max_output_bytes=s.python_exec_max_output_bytes,
-            tmp_mb=s.python_exec_tmp_mb,
-            concurrent=max(1, s.python_exec_max_concurrent),
-        )
 
 
 @dataclass
@@ -140,10 +91,9 @@ class Sandbox:
         # The opt-out (`none`) runs as the service's own user: no namespaces to stage paths through.
         dedicated = os.geteuid() == 0 and self.mode == "bwrap"
         self.uid: int | None = settings.python_sandbox_uid if dedicated else None
-        self.python = sys.executable
-        self.prefixes = [p for p in dict.fromkeys([sys.base_prefix, sys.prefix]) if not p.startswith("/usr/")]
-        self._staging: Path | None = None
-        self._bwrap = "bwrap"
+        self.launch = Launcher(self.mode, self.limits, self.uid)
+        self._fonts_task: asyncio.Task[None] | None = None
+        self._cache_dir: Path | None = None
         self._checked: tuple[float, str | None] | None = None
         self._semaphore = asyncio.Semaphore(max(1, settings.python_exec_max_concurrent))
         self._locks: dict[Path, asyncio.Lock] = {}
@@ -161,7 +111,7 @@ class Sandbox:
         if (found := shutil.which("bwrap")) is None:
             reason = "bubblewrap (bwrap) is not installed"
         else:
-            self._bwrap = found
+            self.launch.bwrap = found
             probe = Path(tempfile.mkdtemp(prefix="llm-api-probe-"))
             try:
                 if self.uid is not None:
@@ -175,13 +125,40 @@ class Sandbox:
                 shutil.rmtree(probe, ignore_errors=True)
         if reason:
             log.error("python sandbox unavailable: %s; fix: %s", reason, SANDBOX_FIX_HINT)
+        elif self._fonts_task is None:
+            self._fonts_task = asyncio.create_task(self._build_font_cache())
         self._checked = (now, reason)
         return reason
 
+    async def _build_font_cache(self) -> None:
+        """Build matplotlib's font list once, in the sandbox, and mount it read-only into every
+        run's fresh `/tmp/.matplotlib`: otherwise each run that plots rebuilds it (~0.5 s)."""
+        folder = Path(tempfile.mkdtemp(prefix="llm-api-mplcache-"))
+        os.chmod(folder, 0o755)
+        if self.uid is not None:
+            os.chown(folder, self.uid, self.uid)
+        code = "import os; os.environ['MPLCONFIGDIR'] = '/workspace'; import matplotlib.font_manager"
+        try:
+            result = await self._execute(folder, code, timeout=120)
+            built = [folder / n for n in sorted(os.listdir(folder)) if n.startswith("fontlist-")]
+            if result.exit_code != 0 or not built:
+                log.warning("no matplotlib font cache for the sandbox: %s", result.stderr.strip()[-300:])
+                shutil.rmtree(folder, ignore_errors=True)
+                return
+            os.chmod(built[0], 0o644)
+            self.launch.fontlist = built[0]
+            self._cache_dir = folder
+        except (OSError, asyncio.CancelledError):
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+
     def close(self) -> None:
-        if self._staging is not None:
-            shutil.rmtree(self._staging, ignore_errors=True)
-            self._staging = None
+        if self._fonts_task is not None and not self._fonts_task.done():
+            self._fonts_task.cancel()
+        if self._cache_dir is not None:
+            shutil.rmtree(self._cache_dir, ignore_errors=True)
+            self._cache_dir = self.launch.fontlist = None
+        self.launch.close()
 
     # -- running ----------------------------------------------------------------------
 
@@ -195,7 +172,7 @@ class Sandbox:
         return result
 
     async def _execute(self, workspace: Path, code: str, timeout: float, watch: bool = False) -> RunResult:
-        argv, binds = self._command(workspace)
+        argv, binds = self.launch.command(workspace)
         started_ns = time.time_ns()
         t0 = time.perf_counter()
         try:
@@ -205,9 +182,9 @@ class Sandbox:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 cwd=str(workspace) if self.mode == "none" else "/",
-                env=self._env(workspace) if self.mode == "none" else {"PATH": "/usr/bin:/bin"},
+                env=self.launch.env(workspace) if self.mode == "none" else {"PATH": "/usr/bin:/bin"},
                 start_new_session=True,
-                preexec_fn=self._preexec(binds),
+                preexec_fn=self.launch.preexec(binds),
             )
         except (OSError, subprocess.SubprocessError) as exc:
             log.error("could not start the sandbox: %s", exc)
@@ -301,96 +278,3 @@ class Sandbox:
                 return
 
     # -- the command ------------------------------------------------------------------
-
-    def _env(self, workspace: Path) -> dict[str, str]:
-        home = str(workspace) if self.mode == "none" else "/tmp"
-        venv_bin = str(Path(sys.prefix) / "bin")
-        return {
-            "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
-            "HOME": home,
-            "TMPDIR": "/tmp",
-            "LANG": "C.UTF-8",
-            "MPLBACKEND": "Agg",
-            "MPLCONFIGDIR": f"{home}/.matplotlib" if self.mode == "none" else "/tmp/.matplotlib",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "OPENBLAS_NUM_THREADS": "1",
-            "OMP_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1",
-        }
-
-    def _staging_dir(self) -> Path:
-        if self._staging is None:
-            staging = Path(tempfile.mkdtemp(prefix="llm-api-sandbox-"))
-            for i in range(len(self.prefixes) + 1):
-                (staging / str(i)).mkdir()
-            for path in (staging, *staging.iterdir()):
-                path.chmod(0o755)
-            self._staging = staging
-        return self._staging
-
-    def _command(self, workspace: Path) -> tuple[list[str], list[tuple[bytes, bytes]]]:
-        if self.mode == "none":
-            return [self.python, "-s", "-B", "-"], []
-        python = [self.python, "-s", "-B", "-c", _BOOT.format(nproc=self.limits.max_processes)]
-        binds: list[tuple[bytes, bytes]] = []
-        sources = [*self.prefixes, str(workspace)]
-        if self.uid is not None:  # stage through a private mount namespace (see module docstring)
-            staging = self._staging_dir()
-            staged = [str(staging / str(i)) for i in range(len(sources))]
-            binds = [(src.encode(), dst.encode()) for src, dst in zip(sources, staged, strict=True)]
-            sources = staged
-        # --as-pid-1: the program is pid 1 of its namespace, so its exit reaps every process in it; with
-        # bwrap's own pid-1 monitor, that monitor outlives bwrap and lingers as a zombie of the host's
-        # init (counted against RLIMIT_NPROC until init reaps it).
-        argv = [self._bwrap, "--unshare-all", "--as-pid-1", "--clearenv", "--die-with-parent", "--new-session"]
-        argv += ["--ro-bind", "/usr", "/usr"]
-        for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
-            if os.path.islink(top):
-                argv += ["--symlink", os.readlink(top), top]
-            elif os.path.isdir(top):
-                argv += ["--ro-bind", top, top]
-        for extra in ("/etc/ld.so.cache", "/etc/localtime", "/etc/alternatives", "/etc/fonts"):
-            argv += ["--ro-bind-try", extra, extra]
-        tmp_size = str(self.limits.tmp_mb * 1024 * 1024)  # tmpfs is RAM: bounded, unlike RLIMIT_AS
-        argv += ["--proc", "/proc", "--dev", "/dev", "--size", tmp_size, "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
-        argv += ["--size", tmp_size, "--tmpfs", "/tmp"]
-        for src, dst in zip(sources[:-1], self.prefixes, strict=True):
-            argv += ["--ro-bind", src, dst]
-        argv += ["--bind", sources[-1], "/workspace", "--chdir", "/workspace"]
-        for key, value in self._env(workspace).items():
-            argv += ["--setenv", key, value]
-        argv += ["--remount-ro", "/", "--", *python]
-        return argv, binds
-
-    def _preexec(self, binds: list[tuple[bytes, bytes]]) -> Callable[[], None]:
-        """Runs in the forked child before exec: staging mounts (root only), uid drop, rlimits."""
-        uid, limits = self.uid, self.limits
-
-        def setup() -> None:
-            if binds:
-                if _libc.unshare(_CLONE_NEWNS) != 0:
-                    raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS) failed")
-                if _libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
-                    raise OSError(ctypes.get_errno(), "making / private failed")
-                for src, dst in binds:
-                    if _libc.mount(src, dst, None, _MS_BIND | _MS_REC, None) != 0:
-                        raise OSError(ctypes.get_errno(), "bind mount failed")
-            if uid is not None:
-                os.setgroups([])
-                os.setresgid(uid, uid, uid)
-                os.setresuid(uid, uid, uid)
-            mb = 1024 * 1024
-            file_cap = min(limits.max_file_mb, limits.quota_mb) * mb
-            for res, value in (
-                (resource.RLIMIT_AS, limits.memory_mb * mb),
-                (resource.RLIMIT_CPU, limits.cpu_seconds),
-                (resource.RLIMIT_FSIZE, file_cap),
-                (resource.RLIMIT_NOFILE, 256),
-                (resource.RLIMIT_CORE, 0),
-                # NPROC counts every process of the uid, so out here it bounds all sandboxes together
-                # (the dedicated uid only); `_BOOT` sets the per-sandbox limit inside.
-                *([(resource.RLIMIT_NPROC, limits.all_processes)] if uid is not None else []),
-            ):
-                resource.setrlimit(res, (value, value))
-
-        return setup

@@ -4,6 +4,7 @@ persistence of a session's workspace, the data stack, and the workspace file end
 from __future__ import annotations
 
 import os
+import time
 
 import httpx
 import pytest
@@ -231,3 +232,15 @@ def test_upload_names_are_checked(tools_app: ToolsApp, name: str) -> None:
         resp = main_app.post(f"{FILES}/s1", files={"file": ("f", b"x")}, data={"filename": name})
     assert resp.status_code == 400, resp.text
     assert not (tools_app.settings.data_dir / "scratch" / "alice" / "x.txt").exists()
+
+
+def test_matplotlib_font_cache_is_built_once_and_shared_read_only(tools_app: ToolsApp) -> None:
+    # Built in the background after start-up; every later run finds it in its fresh /tmp.
+    code = "import os; d = '/tmp/.matplotlib'; print(sorted(os.listdir(d)) if os.path.isdir(d) else [])"
+    deadline = time.monotonic() + 60
+    with tools_app.user("alice") as alice:
+        while "fontlist-" not in (out := run(alice, code)["data"]["stdout"]) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert "fontlist-" in out
+        tamper = "import glob; open(glob.glob('/tmp/.matplotlib/fontlist-*')[0], 'w').write('{}')"
+        assert "Read-only file system" in run(alice, tamper)["data"]["stderr"]
