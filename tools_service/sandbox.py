@@ -96,7 +96,7 @@ class Sandbox:
         self._cache_dir: Path | None = None
         self._checked: tuple[float, str | None] | None = None
         self._semaphore = asyncio.Semaphore(max(1, settings.python_exec_max_concurrent))
-        self._locks: dict[Path, asyncio.Lock] = {}
+        self._locks: dict[Path, tuple[asyncio.Lock, int]] = {}
 
     # -- availability ------------------------------------------------------------------
 
@@ -164,12 +164,17 @@ class Sandbox:
 
     async def run(self, workspace: Path, code: str, timeout: float | None = None) -> RunResult:
         """Run `code` in `workspace`: one run per workspace at a time, a bounded number overall."""
-        lock = self._locks.setdefault(workspace, asyncio.Lock())
-        async with lock, self._semaphore:
-            result = await self._execute(workspace, code, timeout or self.limits.timeout, watch=True)
-        if not lock.locked():
-            self._locks.pop(workspace, None)
-        return result
+        lock, users = self._locks.get(workspace, (asyncio.Lock(), 0))
+        self._locks[workspace] = (lock, users + 1)
+        try:
+            async with lock, self._semaphore:
+                return await self._execute(workspace, code, timeout or self.limits.timeout, watch=True)
+        finally:  # forget the lock only when no run of this workspace is waiting for it
+            lock, users = self._locks[workspace]
+            if users == 1:
+                del self._locks[workspace]
+            else:
+                self._locks[workspace] = (lock, users - 1)
 
     async def _execute(self, workspace: Path, code: str, timeout: float, watch: bool = False) -> RunResult:
         argv, binds = self.launch.command(workspace)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -244,3 +245,18 @@ def test_matplotlib_font_cache_is_built_once_and_shared_read_only(tools_app: Too
         assert "fontlist-" in out
         tamper = "import glob; open(glob.glob('/tmp/.matplotlib/fontlist-*')[0], 'w').write('{}')"
         assert "Read-only file system" in run(alice, tamper)["data"]["stderr"]
+
+
+def test_runs_of_one_session_take_turns(tools_app: ToolsApp) -> None:
+    # Three runs at once in one workspace: each appends its start and end; none may interleave.
+    code = (
+        "import time\n"
+        "with open('log.txt', 'a') as f: f.write('start\\n')\n"
+        "time.sleep(0.3)\n"
+        "with open('log.txt', 'a') as f: f.write('end\\n')\n"
+    )
+    with tools_app.user("alice") as alice, ThreadPoolExecutor(3) as pool:
+        bodies = list(pool.map(lambda _: run(alice, code, session_id="turns"), range(3)))
+        assert all(b["success"] for b in bodies), bodies
+        log = alice.get(f"{FILES}/turns/log.txt").text.split()
+    assert log == ["start", "end"] * 3
