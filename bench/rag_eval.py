@@ -39,17 +39,26 @@ API = "/api/tools/rag"
 
 
 @contextmanager
-def tools_server(data_dir: Path, env: dict[str, str] | None = None,
-                 command: list[str] | None = None) -> Iterator[tuple[str, dict[str, str]]]:
+def tools_server(
+    data_dir: Path, env: dict[str, str] | None = None, command: list[str] | None = None
+) -> Iterator[tuple[str, dict[str, str]]]:
     """A tools app in a subprocess; yields its URL and service-key headers for one user."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     key = secrets.token_urlsafe(32)
-    full_env = {**os.environ, "DATA_DIR": str(data_dir), "TOOLS_API_KEY": key,
-                "JWT_SECRET_KEY": secrets.token_urlsafe(48), "LLM_BACKEND": "openai",
-                "OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                "LOG_LEVEL": "WARNING", **(env or {})}
+    full_env = {
+        **os.environ,
+        "DATA_DIR": str(data_dir),
+        "TOOLS_API_KEY": key,
+        "JWT_SECRET_KEY": secrets.token_urlsafe(48),
+        "LLM_BACKEND": "openai",
+        "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "LOG_LEVEL": "WARNING",
+        **(env or {}),
+    }
     cmd = command or [sys.executable, "-m", "uvicorn", "tools_service.main:create_app", "--factory"]
     cmd = [*cmd, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=full_env)
@@ -130,8 +139,10 @@ def run_queries(client: httpx.Client, queries: dict[str, str], depth: int, **ext
 
 def score(runs: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> tuple[float, float]:
     n = len(runs)
-    return (sum(ndcg_at(r, qrels[q]) for q, r in runs.items()) / n,
-            sum(recall_at(r, qrels[q]) for q, r in runs.items()) / n)
+    return (
+        sum(ndcg_at(r, qrels[q]) for q, r in runs.items()) / n,
+        sum(recall_at(r, qrels[q]) for q, r in runs.items()) / n,
+    )
 
 
 def tune(dense: dict[str, list[dict]], sparse: dict[str, list[dict]], qrels: dict[str, dict[str, int]]) -> None:
@@ -149,8 +160,11 @@ def tune(dense: dict[str, list[dict]], sparse: dict[str, list[dict]], qrels: dic
         for dw in (0.5, 0.75, 1.0, 1.5, 2.0):
             fused_runs: dict[str, list[str]] = {}
             for q in dense:
-                fused = rrf_fuse([[(rows[r["chunk_id"]], 0.0) for r in dense[q]],
-                                  [(rows[r["chunk_id"]], 0.0) for r in sparse[q]]], [dw, 1.0], k)
+                fused = rrf_fuse(
+                    [[(rows[r["chunk_id"]], 0.0) for r in dense[q]], [(rows[r["chunk_id"]], 0.0) for r in sparse[q]]],
+                    [dw, 1.0],
+                    k,
+                )
                 fused_runs[q] = doc_ranking([doc_of[row] for row, _ in fused])
             grid.append((*score(fused_runs, qrels), k, dw))
     grid.sort(reverse=True)
@@ -169,13 +183,19 @@ def main() -> None:
 
     corpus, queries, qrels = load_beir(args.dataset)
     print(f"{args.dataset.name}: {len(corpus)} documents, {len(queries)} judged queries")
-    with tempfile.TemporaryDirectory() as tmp, tools_server(Path(tmp)) as (url, headers), \
-            httpx.Client(base_url=url, headers=headers, timeout=3600) as client:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        tools_server(Path(tmp)) as (url, headers),
+        httpx.Client(base_url=url, headers=headers, timeout=3600) as client,
+    ):
         status = next(t["status"] for t in client.get("/api/tools/list").json()["tools"] if t["name"] == "rag_query")
         print(f"embedding {status['embedding_model']}; reranking: {status['reranking']}")
         index_corpus(client, corpus, args.batch)
-        modes = [("BM25 (bm25s)", {"mode": "sparse", "rerank": False}), ("dense", {"mode": "dense", "rerank": False}),
-                 ("hybrid (RRF)", {"mode": "hybrid", "rerank": False})]
+        modes = [
+            ("BM25 (bm25s)", {"mode": "sparse", "rerank": False}),
+            ("dense", {"mode": "dense", "rerank": False}),
+            ("hybrid (RRF)", {"mode": "hybrid", "rerank": False}),
+        ]
         if status["reranking"]["enabled"]:
             modes.append(("hybrid + rerank", {"mode": "hybrid", "rerank": True}))
         raw: dict[str, dict[str, list[dict]]] = {}

@@ -44,9 +44,11 @@ class SyntheticDocEmbeddings(Embeddings):
 
         from settings import get_settings
 
-        self.queries = HuggingFaceEmbeddings(model_name=get_settings().rag_embedding_model,
-                                             model_kwargs={"device": "cpu", "local_files_only": True},
-                                             encode_kwargs={"normalize_embeddings": True})
+        self.queries = HuggingFaceEmbeddings(
+            model_name=get_settings().rag_embedding_model,
+            model_kwargs={"device": "cpu", "local_files_only": True},
+            encode_kwargs={"normalize_embeddings": True},
+        )
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         seed = int.from_bytes(hashlib.blake2b(texts[0].encode(), digest_size=4).digest(), "little") if texts else 0
@@ -93,8 +95,10 @@ def grow(client: httpx.Client, vocab: list[str], target: int, have: int, per_doc
     start, added = time.perf_counter(), 0
     while have + added < target:
         n_docs = max(1, min(10, (target - have - added) // per_doc))
-        files = [("files", (f"doc{have + added}-{i}.txt", "\n\n".join(paragraphs(vocab, per_doc, rng)).encode()))
-                 for i in range(n_docs)]
+        files = [
+            ("files", (f"doc{have + added}-{i}.txt", "\n\n".join(paragraphs(vocab, per_doc, rng)).encode()))
+            for i in range(n_docs)
+        ]
         resp = client.post(f"{API}/upload", data={"collection": "speed"}, files=files)
         resp.raise_for_status()
         added += resp.json()["metadata"]["chunks"]
@@ -130,15 +134,20 @@ def main() -> None:
     rng = random.Random(0)
     vocab = vocabulary()
     rows = []
-    with tempfile.TemporaryDirectory() as tmp, tools_server(Path(tmp) / "real") as (url, headers), \
-            httpx.Client(base_url=url, headers=headers, timeout=3600) as client:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        tools_server(Path(tmp) / "real") as (url, headers),
+        httpx.Client(base_url=url, headers=headers, timeout=3600) as client,
+    ):
         client.post(f"{API}/collections", json={"name": "speed"})
         grow(client, vocab, 20, 0, 20, rng)  # loads the model
         real_rate = grow(client, vocab, 20 + args.sample, 20, 50, rng)
         print(f"end-to-end indexing with all-MiniLM-L6-v2 on CPU: {real_rate:.1f} chunks/s ({args.sample} chunks)")
-    with tempfile.TemporaryDirectory() as tmp, \
-            tools_server(Path(tmp), command=[sys.executable, __file__, "--serve"]) as (url, headers), \
-            httpx.Client(base_url=url, headers=headers, timeout=3600) as client:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        tools_server(Path(tmp), command=[sys.executable, __file__, "--serve"]) as (url, headers),
+        httpx.Client(base_url=url, headers=headers, timeout=3600) as client,
+    ):
         client.post(f"{API}/collections", json={"name": "speed"})
         have = 0
         for size in (int(s) for s in args.sizes.split(",")):
@@ -146,8 +155,11 @@ def main() -> None:
             have = size
             stats = {mode: latencies(client, vocab, mode, args.queries, rng) for mode in ("hybrid", "dense", "sparse")}
             rows.append((size, rate, stats))
-            print(f"{size} chunks: indexing (without embedding) {rate:.0f} chunks/s; "
-                  + "; ".join(f"{m} p50 {p50:.1f} ms p95 {p95:.1f} ms" for m, (p50, p95) in stats.items()), flush=True)
+            print(
+                f"{size} chunks: indexing (without embedding) {rate:.0f} chunks/s; "
+                + "; ".join(f"{m} p50 {p50:.1f} ms p95 {p95:.1f} ms" for m, (p50, p95) in stats.items()),
+                flush=True,
+            )
     print(f"\n{'chunks':>8} {'index chunks/s':>15} " + " ".join(f"{m + ' p50/p95 ms':>22}" for m in rows[0][2]))
     for size, rate, stats in rows:
         print(f"{size:>8} {rate:>15.0f} " + " ".join(f"{p50:>13.1f} / {p95:>6.1f}" for p50, p95 in stats.values()))

@@ -67,8 +67,14 @@ def rag_server(settings: Settings) -> ServerFactory:
     """`with rag_server(embeddings=..., llm=..., settings=...) as server:` serves a fresh app."""
 
     @contextmanager
-    def start(*, embeddings: Any = None, llm: Any = None, reranker: Any = None,
-              settings_: Settings | None = None, real_embeddings: bool = False) -> Iterator[RagServer]:
+    def start(
+        *,
+        embeddings: Any = None,
+        llm: Any = None,
+        reranker: Any = None,
+        settings_: Settings | None = None,
+        real_embeddings: bool = False,
+    ) -> Iterator[RagServer]:
         app = create_app(settings_ or settings)
         if not real_embeddings:
             app.state.rag_embeddings = embeddings or HashEmbeddings()

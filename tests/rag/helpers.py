@@ -106,17 +106,26 @@ def minimal_xls(rows: list[list[str | float]], sheet: str = "Sheet1") -> bytes:
     fat = [fat_sect, end] + [i + 3 for i in range(n_sectors - 1)] + [end]
     fat += [free] * (128 - len(fat))
     header = (
-        bytes.fromhex("D0CF11E0A1B11AE1") + b"\x00" * 16
-        + struct.pack("<HHHHH", 0x3E, 3, 0xFFFE, 9, 6) + b"\x00" * 6
+        bytes.fromhex("D0CF11E0A1B11AE1")
+        + b"\x00" * 16
+        + struct.pack("<HHHHH", 0x3E, 3, 0xFFFE, 9, 6)
+        + b"\x00" * 6
         + struct.pack("<IIIIIIIII", 0, 1, 1, 0, 4096, end, 0, end, 0)
-        + struct.pack("<I", 0) + struct.pack("<I", free) * 108
+        + struct.pack("<I", 0)
+        + struct.pack("<I", free) * 108
     )
 
     def entry(name: str, kind: int, child: int, start: int, size: int) -> bytes:
         raw = name.encode("utf-16-le") + b"\x00\x00" if name else b""
-        return (raw.ljust(64, b"\x00") + struct.pack("<HBB", len(raw), kind, 1 if kind else 0)
-                + struct.pack("<III", free, free, child) + b"\x00" * 16 + struct.pack("<I", 0) + b"\x00" * 16
-                + struct.pack("<III", start, size, 0))
+        return (
+            raw.ljust(64, b"\x00")
+            + struct.pack("<HBB", len(raw), kind, 1 if kind else 0)
+            + struct.pack("<III", free, free, child)
+            + b"\x00" * 16
+            + struct.pack("<I", 0)
+            + b"\x00" * 16
+            + struct.pack("<III", start, size, 0)
+        )
 
     directory = entry("Root Entry", 5, 1, end, 0) + entry("Workbook", 2, free, 2, len(workbook))
     directory += entry("", 0, free, 0, 0) * 2

@@ -34,8 +34,9 @@ def test_semantic_splits_where_the_topic_changes() -> None:
     cooking = [f"Bake the bread dough with flour yeast and butter step {i}." for i in range(6)]
     space = [f"The rocket engine burns fuel to reach orbit stage {i}." for i in range(6)]
     embed = HashEmbeddings(128)
-    chunks = chunk_text(" ".join(cooking + space), "semantic", 2000, 0,
-                        embed=lambda t: np.asarray(embed.embed_documents(t)))
+    chunks = chunk_text(
+        " ".join(cooking + space), "semantic", 2000, 0, embed=lambda t: np.asarray(embed.embed_documents(t))
+    )
     assert len(chunks) >= 2
     assert not any("bread" in c and "rocket" in c for c in chunks)
     assert len(split_sentences(" ".join(cooking))) == 6

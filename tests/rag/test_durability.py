@@ -138,8 +138,9 @@ def test_two_workers_on_one_data_dir_see_each_others_commits(rag_server: ServerF
 def test_approximate_indexes(rag_server: ServerFactory, data_dir: Path, index_type: str) -> None:
     from tests.conftest import make_settings
 
-    s = make_settings(data_dir, rag_index_type=index_type, rag_chunking_strategy="sentence", rag_chunk_size=60,
-                      rag_chunk_overlap=0)
+    s = make_settings(
+        data_dir, rag_index_type=index_type, rag_chunking_strategy="sentence", rag_chunk_size=60, rag_chunk_overlap=0
+    )
     text = " ".join(f"Line {i} names token{i}q." for i in range(2200)).encode()
     with rag_server(settings_=s, embeddings=HashEmbeddings(dim=4096)) as server:
         alice = server.client()

@@ -12,8 +12,14 @@ from tests.rag.helpers import sample_files
 from tools_service.rag.parsing import SUPPORTED_EXTENSIONS, ParseError, UnsupportedType, parse_document
 
 MARKERS = {
-    "notes.txt": "alphatxt", "readme.md": "betamd", "data.json": "gammajson", "table.csv": "deltacsv",
-    "paper.pdf": "epsilonpdf", "letter.docx": "zetadocx", "old.xls": "etaxls", "sheet.xlsx": "thetaxlsx",
+    "notes.txt": "alphatxt",
+    "readme.md": "betamd",
+    "data.json": "gammajson",
+    "table.csv": "deltacsv",
+    "paper.pdf": "epsilonpdf",
+    "letter.docx": "zetadocx",
+    "old.xls": "etaxls",
+    "sheet.xlsx": "thetaxlsx",
 }
 
 
@@ -45,7 +51,7 @@ def network_off(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 
 def test_every_format_parses_offline(network_off: list[Any]) -> None:
     files = sample_files()
-    assert {name[name.rindex("."):] for name in files} == set(SUPPORTED_EXTENSIONS)
+    assert {name[name.rindex(".") :] for name in files} == set(SUPPORTED_EXTENSIONS)
     for name, data in files.items():
         assert MARKERS[name] in parse_document(name, data)
     assert network_off == []
@@ -65,8 +71,14 @@ def test_every_format_is_searchable_over_http(rag_server: ServerFactory, network
 def test_parse_errors_name_the_file() -> None:
     with pytest.raises(UnsupportedType, match=r"tool\.exe"):
         parse_document("tool.exe", b"MZ")
-    for name, data in {"x.pdf": b"not a pdf", "x.docx": b"zip?", "x.xlsx": b"zip?", "x.xls": b"\xd0\xcf\x11\xe0",
-                       "x.json": b"{nope", "blank.txt": b"  "}.items():
+    for name, data in {
+        "x.pdf": b"not a pdf",
+        "x.docx": b"zip?",
+        "x.xlsx": b"zip?",
+        "x.xls": b"\xd0\xcf\x11\xe0",
+        "x.json": b"{nope",
+        "blank.txt": b"  ",
+    }.items():
         with pytest.raises(ParseError, match=name.replace(".", r"\.")):
             parse_document(name, data)
     # undecodable bytes are kept (latin-1), not dropped

@@ -32,9 +32,16 @@ def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> str:
 
     folder = tmp_path_factory.mktemp("tiny-ce")
     tokenizer = AutoTokenizer.from_pretrained(default_embedding_model(), local_files_only=True)
-    shape: dict[str, Any] = {"vocab_size": tokenizer.vocab_size, "hidden_size": 32, "num_hidden_layers": 1,
-                             "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 512,
-                             "num_labels": 1, "initializer_range": 0.5}
+    shape: dict[str, Any] = {
+        "vocab_size": tokenizer.vocab_size,
+        "hidden_size": 32,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "max_position_embeddings": 512,
+        "num_labels": 1,
+        "initializer_range": 0.5,
+    }
     config = BertConfig(**shape)
     BertForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)

@@ -15,8 +15,9 @@ from tools_service.client import ToolsClient
 
 def _runtime(user: str) -> ToolRuntime:
     context: Any = AgentContext(user_id=user)
-    return ToolRuntime(state={}, context=context, config={}, stream_writer=lambda _: None,
-                       tool_call_id="call_1", store=None)
+    return ToolRuntime(
+        state={}, context=context, config={}, stream_writer=lambda _: None, tool_call_id="call_1", store=None
+    )
 
 
 async def _invoke(tool: Any, user: str, **args: Any) -> str:

@@ -17,13 +17,11 @@ import logging
 import os
 import re
 import shutil
-import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from filelock import FileLock
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
@@ -33,6 +31,7 @@ from settings import Settings
 from tools_service.rag import store
 from tools_service.rag.chunking import chunk_text
 from tools_service.rag.expand import expand_query
+from tools_service.rag.models import RagModels
 from tools_service.rag.retrieve import RetrievalParams, rank, rerank
 
 __all__ = ["RagEngine", "COLLECTION_RE", "ParsedFile"]
@@ -52,81 +51,37 @@ class ParsedFile:
 
 
 class RagEngine:
-    def __init__(self, settings: Settings, *, embeddings: Embeddings | None = None,
-                 llm: BaseChatModel | None = None, reranker: Any = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embeddings: Embeddings | None = None,
+        llm: BaseChatModel | None = None,
+        reranker: Any = None,
+    ) -> None:
         self.settings = settings
         self.root = settings.data_dir / "rag"
-        self._embeddings = embeddings
-        self._llm = llm
-        self._reranker = reranker
-        self._model_lock = threading.Lock()
+        self.models = RagModels(settings, embeddings=embeddings, llm=llm, reranker=reranker)
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._cache: dict[tuple[str, str], store.Snapshot] = {}
-        self._llm_lock = asyncio.Lock()
-        self.embedding_model_name = (settings.rag_embedding_model if embeddings is None
-                                     else f"injected:{type(embeddings).__name__}")
 
-    # -- models ---------------------------------------------------------------------
-
-    def embeddings(self) -> Embeddings:
-        with self._model_lock:
-            if self._embeddings is None:
-                from langchain_huggingface import HuggingFaceEmbeddings
-
-                log.info("loading embedding model %s on %s", self.settings.rag_embedding_model,
-                         self.settings.rag_embedding_device)
-                self._embeddings = HuggingFaceEmbeddings(
-                    model_name=self.settings.rag_embedding_model,
-                    model_kwargs={"device": self.settings.rag_embedding_device, "local_files_only": True},
-                    encode_kwargs={"normalize_embeddings": True},
-                )
-            return self._embeddings
+    @property
+    def embedding_model_name(self) -> str:
+        return self.models.embedding_model_name
 
     @property
     def reranking_enabled(self) -> bool:
-        return self._reranker is not None or bool(self.settings.rag_reranker_model)
-
-    def reranker(self) -> Any:
-        with self._model_lock:
-            if self._reranker is None and self.settings.rag_reranker_model:
-                from sentence_transformers import CrossEncoder
-
-                log.info("loading reranker %s", self.settings.rag_reranker_model)
-                self._reranker = CrossEncoder(self.settings.rag_reranker_model,
-                                              device=self.settings.rag_embedding_device, local_files_only=True)
-            return self._reranker
-
-    async def llm(self) -> BaseChatModel:
-        async with self._llm_lock:
-            if self._llm is None:
-                from app.services.llm import build_chat_model, resolve_backend
-
-                self._llm = build_chat_model(await resolve_backend(self.settings), self.settings)
-            return self._llm
-
-    def embed(self, texts: list[str], *, queries: bool = False) -> np.ndarray:
-        """Unit-length float32 vectors; uses SentenceTransformer.encode directly when
-        available (numpy out, no per-float Python lists: several times faster at scale).
-        Other models get `embed_query` for queries, since some embed them differently."""
-        model = self.embeddings()
-        client = getattr(model, "_client", None)
-        if client is not None and hasattr(client, "encode"):
-            vectors = client.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
-                                    show_progress_bar=False)
-        elif queries:
-            vectors = np.asarray([model.embed_query(t) for t in texts], dtype=np.float32)
-        else:
-            vectors = np.asarray(model.embed_documents(texts), dtype=np.float32)
-        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.where(norms > 0, norms, 1.0)
+        return self.models.reranking_enabled
 
     # -- paths and locks ------------------------------------------------------------
 
     def _path(self, user: str, name: str) -> Path:
         if not COLLECTION_RE.match(name):
-            raise APIError(400, "collection names are 1-64 letters, digits, '_' or '-', starting with a letter "
-                           "or digit", param="collection")
+            raise APIError(
+                400,
+                "collection names are 1-64 letters, digits, '_' or '-', starting with a letter or digit",
+                param="collection",
+            )
         return self.root / user / name
 
     def _lock(self, user: str, name: str) -> asyncio.Lock:
@@ -179,8 +134,9 @@ class RagEngine:
             folder = self.root / user
             if not folder.is_dir():
                 return []
-            return sorted(p.name for p in folder.iterdir()
-                          if COLLECTION_RE.match(p.name) and (p / store.MANIFEST).exists())
+            return sorted(
+                p.name for p in folder.iterdir() if COLLECTION_RE.match(p.name) and (p / store.MANIFEST).exists()
+            )
 
         out = []
         for name in await asyncio.to_thread(scan):
@@ -222,9 +178,11 @@ class RagEngine:
         """Chunk every file, then embed all chunks in one call: batches stay full when a
         request carries many small files, instead of one short batch per file."""
         s = self.settings
-        chunked = [chunk_text(f.text, s.rag_chunking_strategy, s.rag_chunk_size, s.rag_chunk_overlap, embed=self.embed)
-                   for f in files]
-        vectors = self.embed([text for texts in chunked for text in texts])
+        chunked = [
+            chunk_text(f.text, s.rag_chunking_strategy, s.rag_chunk_size, s.rag_chunk_overlap, embed=self.models.embed)
+            for f in files
+        ]
+        vectors = self.models.embed([text for texts in chunked for text in texts])
         out, start = [], 0
         for f, texts in zip(files, chunked, strict=True):
             end = start + len(texts)
@@ -240,13 +198,18 @@ class RagEngine:
             raise APIError(404, f"collection {path.name!r} not found", code="collection_not_found")
         return cached if cached.key == key else store.load(path)
 
-    def _commit_add(self, path: Path, cached: store.Snapshot, new_docs: list[store.NewDocument],
-                    dims: set[int]) -> store.Snapshot:
+    def _commit_add(
+        self, path: Path, cached: store.Snapshot, new_docs: list[store.NewDocument], dims: set[int]
+    ) -> store.Snapshot:
         with self._file_lock(path):
             snap = self._current(path, cached)
             if snap.dim is not None and dims - {snap.dim}:
-                raise APIError(409, f"collection {path.name!r} was indexed with {snap.dim}-dimensional embeddings "
-                               "by another model; re-create it", code="embedding_mismatch")
+                raise APIError(
+                    409,
+                    f"collection {path.name!r} was indexed with {snap.dim}-dimensional embeddings "
+                    "by another model; re-create it",
+                    code="embedding_mismatch",
+                )
             return store.commit_add(path, snap, new_docs)
 
     async def list_documents(self, user: str, name: str) -> list[dict[str, Any]]:
@@ -263,14 +226,23 @@ class RagEngine:
         with self._file_lock(path):
             snap = self._current(path, cached)
             if doc_id not in snap.documents:
-                raise APIError(404, f"document {doc_id!r} not found in collection {path.name!r}",
-                               code="document_not_found")
+                raise APIError(
+                    404, f"document {doc_id!r} not found in collection {path.name!r}", code="document_not_found"
+                )
             return store.commit_delete(path, snap, doc_id)
 
     # -- queries --------------------------------------------------------------------
 
-    async def query(self, user: str, name: str, query: str, top_k: int | None = None, *,
-                    mode: str | None = None, use_rerank: bool | None = None) -> list[dict[str, Any]]:
+    async def query(
+        self,
+        user: str,
+        name: str,
+        query: str,
+        top_k: int | None = None,
+        *,
+        mode: str | None = None,
+        use_rerank: bool | None = None,
+    ) -> list[dict[str, Any]]:
         s = self.settings
         _, snap = await self._snapshot(user, name)
         top_k = top_k or s.rag_top_k
@@ -283,32 +255,44 @@ class RagEngine:
                 queries += await expand_query(llm, query, s.rag_multi_query_count, EXPANSION_TIMEOUT_S)
         do_rerank = self.reranking_enabled if use_rerank is None else (use_rerank and self.reranking_enabled)
         params = RetrievalParams(
-            mode=mode or ("hybrid" if s.rag_use_hybrid else "dense"), top_k=top_k,
+            mode=mode or ("hybrid" if s.rag_use_hybrid else "dense"),
+            top_k=top_k,
             candidates=min(MAX_CANDIDATES, max(2 * top_k, s.rag_rerank_top_n if do_rerank else 0, 50)),
-            rrf_k=s.rag_rrf_k, dense_weight=s.rag_dense_weight, sparse_weight=s.rag_sparse_weight,
+            rrf_k=s.rag_rrf_k,
+            dense_weight=s.rag_dense_weight,
+            sparse_weight=s.rag_sparse_weight,
             min_similarity=s.rag_min_score_threshold,
         )
         return await asyncio.to_thread(self._search, snap, queries, params, do_rerank)
 
     async def _llm_or_none(self) -> BaseChatModel | None:
         try:
-            return await self.llm()
+            return await self.models.llm()
         except Exception as exc:
             log.warning("no LLM for multi-query expansion: %s", exc)
             return None
 
-    def _search(self, snap: store.Snapshot, queries: list[str], params: RetrievalParams,
-                do_rerank: bool) -> list[dict[str, Any]]:
-        qvecs = self.embed(queries, queries=True)
+    def _search(
+        self, snap: store.Snapshot, queries: list[str], params: RetrievalParams, do_rerank: bool
+    ) -> list[dict[str, Any]]:
+        qvecs = self.models.embed(queries, queries=True)
         if snap.dim is not None and qvecs.shape[1] != snap.dim:
-            raise APIError(409, f"collection was indexed with {snap.dim}-dimensional embeddings by another model; "
-                           "re-create it", code="embedding_mismatch")
+            raise APIError(
+                409,
+                f"collection was indexed with {snap.dim}-dimensional embeddings by another model; re-create it",
+                code="embedding_mismatch",
+            )
         hits = rank(snap, queries, qvecs, params)
         if do_rerank and hits:
-            hits = rerank(snap, queries[0], hits, self.reranker(), self.settings.rag_rerank_top_n)
+            hits = rerank(snap, queries[0], hits, self.models.reranker(), self.settings.rag_rerank_top_n)
         return [
-            {"document_id": snap.row_doc[h.row], "filename": snap.documents[snap.row_doc[h.row]]["filename"],
-             "chunk_id": snap.chunk_ids[h.row], "text": snap.texts[h.row], "score": round(h.score, 6),
-             "similarity": round(h.similarity, 6)}
+            {
+                "document_id": snap.row_doc[h.row],
+                "filename": snap.documents[snap.row_doc[h.row]]["filename"],
+                "chunk_id": snap.chunk_ids[h.row],
+                "text": snap.texts[h.row],
+                "score": round(h.score, 6),
+                "similarity": round(h.similarity, 6),
+            }
             for h in hits[: params.top_k]
         ]

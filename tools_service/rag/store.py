@@ -38,7 +38,14 @@ from bm25s.stopwords import STOPWORDS_EN
 from tools_service.rag.index import build_index, extend_index
 
 __all__ = [
-    "NewDocument", "Snapshot", "init_collection", "load", "commit_add", "commit_delete", "manifest_key", "tokenize",
+    "NewDocument",
+    "Snapshot",
+    "init_collection",
+    "load",
+    "commit_add",
+    "commit_delete",
+    "manifest_key",
+    "tokenize",
 ]
 
 log = logging.getLogger(__name__)
@@ -149,8 +156,15 @@ def _read_index(path: Path) -> faiss.Index:
 
 def init_collection(path: Path, index_type: str, embedding_model: str) -> None:
     (path / "docs").mkdir(parents=True, exist_ok=True)
-    manifest: dict[str, Any] = {"format": FORMAT, "version": 0, "dim": None, "index_type": index_type,
-                                 "embedding_model": embedding_model, "index_file": None, "documents": []}
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "version": 0,
+        "dim": None,
+        "index_type": index_type,
+        "embedding_model": embedding_model,
+        "index_file": None,
+        "documents": [],
+    }
     _atomic_write(path / MANIFEST, lambda fh: fh.write(json.dumps(manifest).encode()))
     _fsync_dir(path)
 
@@ -163,13 +177,30 @@ def _bm25(texts: list[str]) -> bm25s.BM25 | None:
     return retriever
 
 
-def _snapshot(manifest: dict[str, Any], docs: dict[str, dict[str, Any]], texts: list[str], chunk_ids: list[str],
-              row_doc: list[str], embeddings: np.ndarray, index: faiss.Index | None,
-              bm25: bm25s.BM25 | None, key: tuple[int, int]) -> Snapshot:
+def _snapshot(
+    manifest: dict[str, Any],
+    docs: dict[str, dict[str, Any]],
+    texts: list[str],
+    chunk_ids: list[str],
+    row_doc: list[str],
+    embeddings: np.ndarray,
+    index: faiss.Index | None,
+    bm25: bm25s.BM25 | None,
+    key: tuple[int, int],
+) -> Snapshot:
     return Snapshot(
-        version=manifest["version"], dim=manifest["dim"], index_type=manifest["index_type"],
-        embedding_model=manifest.get("embedding_model", ""), documents=docs, texts=texts, chunk_ids=chunk_ids,
-        row_doc=row_doc, embeddings=embeddings, index=index, bm25=bm25, key=key,
+        version=manifest["version"],
+        dim=manifest["dim"],
+        index_type=manifest["index_type"],
+        embedding_model=manifest.get("embedding_model", ""),
+        documents=docs,
+        texts=texts,
+        chunk_ids=chunk_ids,
+        row_doc=row_doc,
+        embeddings=embeddings,
+        index=index,
+        bm25=bm25,
+        key=key,
     )
 
 
@@ -200,16 +231,31 @@ def load(path: Path) -> Snapshot:
     return _snapshot(manifest, docs, texts, chunk_ids, row_doc, embeddings, index, _bm25(texts), key)
 
 
-def _commit(path: Path, old: Snapshot, docs: dict[str, dict[str, Any]], texts: list[str], chunk_ids: list[str],
-            row_doc: list[str], embeddings: np.ndarray, index: faiss.Index | None) -> Snapshot:
+def _commit(
+    path: Path,
+    old: Snapshot,
+    docs: dict[str, dict[str, Any]],
+    texts: list[str],
+    chunk_ids: list[str],
+    row_doc: list[str],
+    embeddings: np.ndarray,
+    index: faiss.Index | None,
+) -> Snapshot:
     version = old.version + 1
     index_file = None
     if index is not None and index.ntotal:
         index_file = f"index-{version:08d}.faiss"
         _write_index(index, path / index_file)
     dim = int(embeddings.shape[1]) if embeddings.size else old.dim
-    manifest: dict[str, Any] = {"format": FORMAT, "version": version, "dim": dim, "index_type": old.index_type,
-                "embedding_model": old.embedding_model, "index_file": index_file, "documents": list(docs.values())}
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "version": version,
+        "dim": dim,
+        "index_type": old.index_type,
+        "embedding_model": old.embedding_model,
+        "index_file": index_file,
+        "documents": list(docs.values()),
+    }
     _atomic_write(path / MANIFEST, lambda fh: fh.write(json.dumps(manifest).encode()))
     _fsync_dir(path)
     _collect_garbage(path, set(docs), index_file)
@@ -234,8 +280,13 @@ def commit_add(path: Path, old: Snapshot, new_docs: list[NewDocument]) -> Snapsh
         vectors = np.ascontiguousarray(doc.embeddings, dtype=np.float32)
         _atomic_write(path / "docs" / f"{doc.id}.npy", lambda fh, v=vectors: np.save(fh, v))  # type: ignore[misc]
         _atomic_write(path / "docs" / f"{doc.id}.json", lambda fh, d=doc: fh.write(json.dumps(d.texts).encode()))  # type: ignore[misc]
-        docs[doc.id] = {"id": doc.id, "filename": doc.filename, "chunks": len(doc.texts), "size": doc.size,
-                        "created_at": time.time()}
+        docs[doc.id] = {
+            "id": doc.id,
+            "filename": doc.filename,
+            "chunks": len(doc.texts),
+            "size": doc.size,
+            "created_at": time.time(),
+        }
         texts.extend(doc.texts)
         chunk_ids.extend(f"{doc.id}:{i}" for i in range(len(doc.texts)))
         row_doc.extend([doc.id] * len(doc.texts))

@@ -61,7 +61,8 @@ class QueryRequest(BaseModel):
     query: str = Field(min_length=1, max_length=4000)
     top_k: int | None = Field(default=None, ge=1, le=MAX_TOP_K)
     mode: Literal["hybrid", "dense", "sparse"] | None = Field(
-        default=None, description="default: hybrid if RAG_USE_HYBRID else dense; sparse = BM25 alone")
+        default=None, description="default: hybrid if RAG_USE_HYBRID else dense; sparse = BM25 alone"
+    )
     rerank: bool | None = Field(default=None, description="default: rerank when RAG_RERANKER_MODEL is set")
 
 
@@ -94,8 +95,11 @@ def describe(app: FastAPI) -> list[dict[str, Any]]:
         "embedding_device": settings.rag_embedding_device,
         "index_type": settings.rag_index_type,
         "hybrid": settings.rag_use_hybrid,
-        "reranking": {"enabled": bool(reranker), "model": reranker or None,
-                      "reason": None if reranker else "RAG_RERANKER_MODEL is not set; results are not reranked"},
+        "reranking": {
+            "enabled": bool(reranker),
+            "model": reranker or None,
+            "reason": None if reranker else "RAG_RERANKER_MODEL is not set; results are not reranked",
+        },
         "multi_query": settings.rag_use_multi_query,
         "formats": list(SUPPORTED_EXTENSIONS),
     }
@@ -137,17 +141,23 @@ async def _read_checked(files: list[UploadFile], limit: int, limit_mb: int) -> l
     names = [f.filename or "(unnamed)" for f in files]
     unsupported = [n for n in names if extension_of(n) not in SUPPORTED_EXTENSIONS]
     if unsupported:
-        raise APIError(415, f"unsupported file type: {', '.join(unsupported)} (supported: "
-                       f"{' '.join(SUPPORTED_EXTENSIONS)}); nothing was indexed", code="unsupported_media_type")
+        raise APIError(
+            415,
+            f"unsupported file type: {', '.join(unsupported)} (supported: "
+            f"{' '.join(SUPPORTED_EXTENSIONS)}); nothing was indexed",
+            code="unsupported_media_type",
+        )
     out: list[tuple[str, bytes]] = []
     for name, upload in zip(names, files, strict=True):
         if upload.size is not None and upload.size > limit:
-            raise APIError(413, f"{name} is larger than MAX_FILE_SIZE_MB={limit_mb}; nothing was indexed",
-                           code="file_too_large")
+            raise APIError(
+                413, f"{name} is larger than MAX_FILE_SIZE_MB={limit_mb}; nothing was indexed", code="file_too_large"
+            )
         data = await upload.read(limit + 1)
         if len(data) > limit:
-            raise APIError(413, f"{name} is larger than MAX_FILE_SIZE_MB={limit_mb}; nothing was indexed",
-                           code="file_too_large")
+            raise APIError(
+                413, f"{name} is larger than MAX_FILE_SIZE_MB={limit_mb}; nothing was indexed", code="file_too_large"
+            )
         out.append((name, data))
     return out
 
@@ -160,8 +170,12 @@ def _parse_all(raw: list[tuple[str, bytes]]) -> list[ParsedFile]:
         except ParseError as exc:
             errors.append(str(exc))
     if errors:
-        raise APIError(422, f"could not parse {'; '.join(errors)}. The whole batch was refused and nothing "
-                       "was indexed; fix or remove the file(s) and upload again", code="unparseable_file")
+        raise APIError(
+            422,
+            f"could not parse {'; '.join(errors)}. The whole batch was refused and nothing "
+            "was indexed; fix or remove the file(s) and upload again",
+            code="unparseable_file",
+        )
     return parsed
 
 
@@ -183,8 +197,11 @@ async def upload(
         raise
     except Exception as exc:  # the embedder (or disk) failed: nothing was committed
         log.exception("indexing into %s failed", collection)
-        raise APIError(503, f"indexing failed ({type(exc).__name__}); nothing was indexed and the collection is "
-                       "unchanged", code="indexing_failed") from exc
+        raise APIError(
+            503,
+            f"indexing failed ({type(exc).__name__}); nothing was indexed and the collection is unchanged",
+            code="indexing_failed",
+        ) from exc
     return ok(
         f"indexed {len(documents)} document(s) into {collection}",
         {"document_ids": [d["id"] for d in documents], "documents": documents},
@@ -204,8 +221,9 @@ async def query(body: QueryRequest, request: Request, caller: CurrentCaller) -> 
         log.exception("query on %s failed", body.collection)
         raise APIError(503, f"retrieval failed ({type(exc).__name__})", code="retrieval_failed") from exc
     if results:
-        answer = "\n\n".join(f"[{i}] {r['filename']} (score {r['score']:.3f}): {r['text']}"
-                             for i, r in enumerate(results, start=1))
+        answer = "\n\n".join(
+            f"[{i}] {r['filename']} (score {r['score']:.3f}): {r['text']}" for i, r in enumerate(results, start=1)
+        )
     else:
         answer = f"no passages in {body.collection} matched the query"
     return ok(answer, {"results": results}, collection=body.collection, count=len(results))
