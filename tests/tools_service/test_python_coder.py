@@ -260,3 +260,17 @@ def test_runs_of_one_session_take_turns(tools_app: ToolsApp) -> None:
         assert all(b["success"] for b in bodies), bodies
         log = alice.get(f"{FILES}/turns/log.txt").text.split()
     assert log == ["start", "end"] * 3
+
+
+@pytest.mark.parametrize("session", ["..%2Fbob%2Fs1", "%2E%2E", "..", "s1%00", "bob%2Fs1"])
+def test_files_endpoints_refuse_bad_session_ids(tools_app: ToolsApp, session: str) -> None:
+    bob_ws = tools_app.workspace("bob", "s1")
+    bob_ws.mkdir(parents=True)
+    (bob_ws / "secret.txt").write_text("bob only")
+    with tools_app.user("alice") as alice:
+        for method in ("GET", "DELETE"):
+            for suffix in ("", "/secret.txt"):
+                resp = alice.request(method, httpx.URL(f"{tools_app.url}{FILES}/{session}{suffix}"))
+                assert resp.status_code in (400, 404, 405), (method, session, suffix, resp.status_code)
+                assert b"bob only" not in resp.content
+    assert (bob_ws / "secret.txt").exists()
