@@ -8,6 +8,10 @@ in-memory one, and with SQLite in WAL mode. The scripted model's own cost, measu
 separately per call, is subtracted, so the figures are the framework's share.
 A "step" is one node execution (an `updates` event, subgraph nodes included).
 
+Two clocks: wall time (median per turn) and this process's CPU time (all threads, SQLite's
+included). On a shared machine the CPU figure is the stable one: other processes' load
+stretches wall time but not the CPU our code spends.
+
     python bench/agent_overhead.py [--turns 30]
 """
 
@@ -106,28 +110,31 @@ async def checkpointer(kind: str) -> AsyncIterator[BaseCheckpointSaver[Any] | No
                 await conn.close()
 
 
-async def model_cost(calls: int = 300) -> float:
-    """Seconds per call of the scripted model alone (streamed, as inside the graphs)."""
+async def model_cost(calls: int = 300) -> tuple[float, float]:
+    """(wall, CPU) seconds per call of the scripted model alone (streamed, as inside the graphs)."""
     llm = ScriptedChatModel(responses=["Hello there, this is a scripted answer."] * calls)
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     for _ in range(calls):
         async for _chunk in llm.astream([HumanMessage("hi")]):
             pass
-    return (time.perf_counter() - start) / calls
+    return (time.perf_counter() - wall) / calls, (time.process_time() - cpu) / calls
 
 
-async def bench(agent: str, kind: str, turns: int, tools: list[BaseTool], per_call: float) -> dict[str, Any]:
+async def bench(
+    agent: str, kind: str, turns: int, tools: list[BaseTool], per_call: tuple[float, float]
+) -> dict[str, Any]:
     script = SCENARIOS[agent]
     llm = ScriptedChatModel(responses=[item for _ in range(turns + 1) for item in script()])
     async with checkpointer(kind) as saver:
         graph = build_all(llm=llm, tools=tools, checkpointer=saver)[agent]
         times: list[float] = []
+        cpu_times: list[float] = []
         steps = 0
         for turn in range(turns + 1):  # the first turn warms caches and is not counted
             config: RunnableConfig = {"configurable": {"thread_id": f"{agent}-{turn}"}}
             ctx = AgentContext(user_id="bench", session_id=f"s{turn}")
             count = 0
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             async for _ns, mode, _data in graph.astream(
                 {"messages": [HumanMessage("go")]},
                 config,
@@ -138,10 +145,12 @@ async def bench(agent: str, kind: str, turns: int, tools: list[BaseTool], per_ca
                 count += mode == "updates"
             if turn:
                 times.append(time.perf_counter() - start)
+                cpu_times.append(time.process_time() - cpu_start)
                 steps = count
     calls = len(script())
     turn_ms = statistics.median(times) * 1000
-    framework_ms = turn_ms - calls * per_call * 1000
+    framework_ms = turn_ms - calls * per_call[0] * 1000
+    cpu_ms = statistics.median(cpu_times) * 1000 - calls * per_call[1] * 1000
     return {
         "agent": agent,
         "checkpointer": kind,
@@ -150,6 +159,7 @@ async def bench(agent: str, kind: str, turns: int, tools: list[BaseTool], per_ca
         "turn_ms": turn_ms,
         "framework_ms": framework_ms,
         "step_ms": framework_ms / steps,
+        "cpu_step_ms": cpu_ms / steps,
     }
 
 
@@ -166,13 +176,14 @@ async def main() -> None:
         for kind in ("none", "memory", "sqlite")
     ]
     out = [
-        f"scripted model: {per_call * 1000:.2f} ms per call (subtracted); median of {args.turns} turns",
+        f"scripted model: {per_call[0] * 1000:.2f} ms wall, {per_call[1] * 1000:.2f} ms CPU per call (subtracted); "
+        f"medians of {args.turns} turns",
         f"{'agent':<13}{'checkpointer':<14}{'steps':>6}{'model calls':>12}{'turn ms':>10}"
-        f"{'excl. model':>13}{'ms/step':>9}",
+        f"{'excl. model':>13}{'ms/step':>9}{'CPU ms/step':>13}",
     ]
     out += [
         f"{r['agent']:<13}{r['checkpointer']:<14}{r['steps']:>6}{r['calls']:>12}{r['turn_ms']:>10.2f}"
-        f"{r['framework_ms']:>13.2f}{r['step_ms']:>9.2f}"
+        f"{r['framework_ms']:>13.2f}{r['step_ms']:>9.2f}{r['cpu_step_ms']:>13.2f}"
         for r in rows
     ]
     sys.stdout.write("\n".join(out) + "\n")
