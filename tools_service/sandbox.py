@@ -192,9 +192,15 @@ class Sandbox:
                 preexec_fn=self.launch.preexec(binds),
             )
         except (OSError, subprocess.SubprocessError) as exc:
-            log.error("could not start the sandbox: %s", exc)
+            why = str(exc)
+            if isinstance(exc, subprocess.SubprocessError) and self.uid is not None:  # preexec_fn failed
+                why = (
+                    f"preparing the sandbox process failed (private mounts, switch to uid {self.uid}, rlimits): "
+                    "a root tools app needs CAP_SYS_ADMIN for this; or run the tools app as an unprivileged user"
+                )
+            log.error("could not start the sandbox: %s", why)
             self._checked = None  # probe again on the next call
-            return RunResult("", f"could not start the sandbox: {exc}", -1, 0, stopped="error")
+            return RunResult("", f"could not start the sandbox: {why}", -1, 0, stopped="error")
         stopped: list[str] = []
 
         def stop(reason: str) -> None:

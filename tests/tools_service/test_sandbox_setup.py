@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -78,3 +80,28 @@ def test_the_default_is_the_bwrap_sandbox(tools_app_factory: ToolsAppFactory) ->
         body = alice.post(CODE, json={"code": "import os; print(os.getcwd())", "session_id": "s1"}).json()
     assert app.settings.python_sandbox == "bwrap" and app.settings.tools_host == "127.0.0.1"
     assert body["metadata"]["sandbox"] == "bwrap" and body["data"]["stdout"] == "/workspace\n"
+
+
+_CHECK = """
+import asyncio, sys, tempfile
+from pathlib import Path
+from tests.conftest import make_settings
+from tools_service.sandbox import Sandbox
+from tools_service.workspace import Workspaces
+settings = make_settings(Path(tempfile.mkdtemp()))
+print(asyncio.run(Sandbox(settings, Workspaces(settings.data_dir, settings.python_sandbox_uid)).check()))
+"""
+
+
+@requires_bwrap
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv")
+def test_a_root_service_without_cap_sys_admin_is_told_why(tmp_path: Path) -> None:
+    # A root tools app stages its mounts in a private mount namespace; without CAP_SYS_ADMIN
+    # (say, an unprivileged container) that fails, and the refusal must say so.
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        ["setpriv", "--bounding-set", "-sys_admin", sys.executable, "-c", _CHECK],
+        capture_output=True, text=True, timeout=120, cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "a root tools app needs CAP_SYS_ADMIN" in proc.stdout.splitlines()[-1]
