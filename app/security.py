@@ -39,7 +39,9 @@ def create_access_token(subject: str, secret: str, *, hours: float, extra: dict[
     now = datetime.now(UTC)
     claims: dict[str, Any] = {
         "sub": subject,
-        "iat": now,
+        # Sub-second `iat` (RFC 7519 NumericDate may be fractional), so revoking tokens
+        # (password change, disable) also voids one issued earlier in the same second.
+        "iat": now.timestamp(),
         "exp": now + timedelta(hours=hours),
         "jti": uuid.uuid4().hex,
     }

@@ -51,11 +51,11 @@ async def get_current_user(
     if user is None or user.disabled:
         raise _unauthorized("invalid token: the account does not exist or is disabled")
     if user.tokens_valid_after is not None:
-        issued = datetime.fromtimestamp(int(claims["iat"]), UTC)
+        issued = datetime.fromtimestamp(float(claims["iat"]), UTC)
         valid_after = user.tokens_valid_after
         if valid_after.tzinfo is None:
             valid_after = valid_after.replace(tzinfo=UTC)
-        if issued < valid_after.replace(microsecond=0):
+        if issued < valid_after:
             raise _unauthorized("invalid token: it was revoked, log in again")
     return user
 
