@@ -155,3 +155,17 @@ def test_approximate_indexes(rag_server: ServerFactory, data_dir: Path, index_ty
     expected = "IndexIVFFlat" if index_type == "IVF" else "IndexHNSWFlat"
     assert snap.index is not None
     assert type(snap.index).__name__ == expected and snap.index.ntotal == snap.size > 1024
+
+
+def test_damaged_storage_answers_503_not_500(rag_server: ServerFactory, settings: Settings) -> None:
+    with rag_server() as server:
+        alice = server.client()
+        alice.create("kb")
+        alice.upload("kb", {"a.txt": b"some text"})
+    (settings.data_dir / "rag" / "alice" / "kb" / store.MANIFEST).write_text("{not json")
+    with rag_server() as server:
+        alice = server.client()
+        resp = alice.query("kb", "text")
+        assert resp.status_code == 503 and "could not be loaded" in resp.json()["error"]["message"]
+        assert alice.http.get(f"{API}/collections/kb/documents").status_code == 503
+        assert alice.http.get(f"{API}/collections").json()["data"]["collections"] == []

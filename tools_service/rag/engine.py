@@ -13,6 +13,7 @@ Why this shape:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import re
@@ -110,7 +111,13 @@ class RagEngine:
         with self._file_lock(path):
             if store.manifest_key(path) == (0, 0):
                 raise APIError(404, f"collection {path.name!r} not found", code="collection_not_found")
-            return store.load(path)
+            try:
+                return store.load(path)
+            except (OSError, ValueError, KeyError, RuntimeError) as exc:  # RuntimeError: FAISS read errors
+                log.exception("collection %s could not be loaded", path)
+                raise APIError(
+                    503, f"collection {path.name!r} could not be loaded ({type(exc).__name__})", code="rag_storage"
+                ) from exc
 
     # -- collections ----------------------------------------------------------------
 
@@ -130,22 +137,22 @@ class RagEngine:
             raise APIError(409, f"collection {path.name!r} already exists", code="collection_exists") from exc
 
     async def list_collections(self, user: str) -> list[dict[str, Any]]:
-        def scan() -> list[str]:
-            folder = self.root / user
-            if not folder.is_dir():
-                return []
-            return sorted(
-                p.name for p in folder.iterdir() if COLLECTION_RE.match(p.name) and (p / store.MANIFEST).exists()
-            )
+        """Read from the manifests only: listing must not load every index into memory."""
 
-        out = []
-        for name in await asyncio.to_thread(scan):
-            try:
-                _, snap = await self._snapshot(user, name)
-            except APIError:
-                continue  # deleted meanwhile
-            out.append({"name": name, "documents": len(snap.documents), "chunks": snap.size})
-        return out
+        def scan() -> list[dict[str, Any]]:
+            folder = self.root / user
+            out = []
+            for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+                if not COLLECTION_RE.match(path.name):
+                    continue
+                try:
+                    docs = json.loads((path / store.MANIFEST).read_text())["documents"]
+                except (OSError, ValueError, KeyError):
+                    continue  # being created or deleted right now
+                out.append({"name": path.name, "documents": len(docs), "chunks": sum(d["chunks"] for d in docs)})
+            return out
+
+        return await asyncio.to_thread(scan)
 
     async def delete_collection(self, user: str, name: str) -> None:
         path = self._path(user, name)
