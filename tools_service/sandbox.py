@@ -232,8 +232,8 @@ class Sandbox:
             await asyncio.wait(tasks[:3], timeout=5)
             for task in tasks:
                 task.cancel()
-        if watch:
-            return self._finish(workspace, started_ns, out, err, proc.returncode, t0, stopped)
+        if watch:  # walks the workspace: off the event loop
+            return await asyncio.to_thread(self._finish, workspace, started_ns, out, err, proc.returncode, t0, stopped)
         return self._result(out, err, proc.returncode, t0, stopped)
 
     def _result(self, out: _Output, err: _Output, rc: int | None, t0: float, stopped: list[str]) -> RunResult:
@@ -287,5 +287,3 @@ class Sandbox:
             if usage.total_bytes > quota or usage.files > self.limits.max_files:
                 on_over()
                 return
-
-    # -- the command ------------------------------------------------------------------
