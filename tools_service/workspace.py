@@ -28,7 +28,8 @@ __all__ = [
     "safe_name",
 ]
 
-SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# The main app's session ids (ASCII letters, digits, `_ - .`, not starting with a dot, <= 128).
+SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")
 _USER_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # One path component of a workspace file: no separators, no NUL, not `.`/`..`, no leading dot-dot games.
 _COMPONENT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+=@,() -]{0,254}$")
@@ -77,7 +78,7 @@ class Workspaces:
         if not _USER_ID_RE.match(user_id):
             raise WorkspaceError(400, "invalid user id")
         if not SESSION_ID_RE.match(session_id):
-            raise WorkspaceError(400, "invalid session_id: use 1-64 letters, digits, '_' or '-'")
+            raise WorkspaceError(400, "invalid session_id: 1-128 of letters, digits, _ - . (no leading dot)")
         return self.root / user_id / session_id
 
     def ensure(self, user_id: str, session_id: str) -> Path:

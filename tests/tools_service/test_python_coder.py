@@ -71,7 +71,7 @@ def test_tools_list_describes_each_tool(tools_app: ToolsApp) -> None:
     assert tools["python_coder"]["parameters"]["required"] == ["code"]
 
 
-@pytest.mark.parametrize("session_id", ["../bob", "a/b", "..", "x" * 65, "a b", "%2e%2e", ""])
+@pytest.mark.parametrize("session_id", ["../bob", "a/b", "..", ".hidden", "x" * 129, "a b", "%2e%2e", "", "café"])
 def test_bad_session_ids_are_refused(tools_app: ToolsApp, session_id: str) -> None:
     with tools_app.user("alice") as alice:
         resp = alice.post(CODE, json={"code": "print(1)", "session_id": session_id})
@@ -107,6 +107,12 @@ def test_a_failing_program_is_a_tool_failure_not_an_http_error(tools_app: ToolsA
     assert body["success"] is False
     assert body["data"]["exit_code"] == 1
     assert "ValueError: boom" in body["answer"] and "ValueError: boom" in body["data"]["stderr"]
+
+
+def test_session_ids_the_main_app_issues_are_accepted(tools_app: ToolsApp) -> None:
+    with tools_app.user("alice") as alice:
+        for session_id in ("0f8e2a9c4b7d4e1f9a3b5c6d7e8f9012", "chat.v2_draft-1", "x" * 128):
+            assert run(alice, "print('ok')", session_id=session_id)["success"], session_id
 
 
 def test_files_persist_between_runs_of_a_session_only(tools_app: ToolsApp) -> None:
