@@ -280,3 +280,12 @@ def test_files_endpoints_refuse_bad_session_ids(tools_app: ToolsApp, session: st
                 assert resp.status_code in (400, 404, 405), (method, session, suffix, resp.status_code)
                 assert b"bob only" not in resp.content
     assert (bob_ws / "secret.txt").exists()
+
+
+def test_cpu_seconds_are_limited_apart_from_the_wall_clock(tools_app_factory: ToolsAppFactory) -> None:
+    with tools_app_factory(python_exec_cpu_seconds=1, python_exec_timeout=30.0) as app, app.user("alice") as alice:
+        started = time.monotonic()
+        body = run(alice, "while True:\n    pass\n")
+    assert time.monotonic() - started < 15
+    assert body["success"] is False and body["metadata"]["stopped"] is None  # the kernel stopped it, not the timer
+    assert body["data"]["exit_code"] != 0
