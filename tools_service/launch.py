@@ -78,6 +78,7 @@ class Launcher:
         self.python = sys.executable
         self.prefixes = [p for p in dict.fromkeys([sys.base_prefix, sys.prefix]) if not p.startswith("/usr/")]
         self.bwrap = "bwrap"
+        self.disable_userns = False  # bubblewrap >= 0.8; set by `Sandbox.check`
         self.fontlist: Path | None = None
         self._staging: Path | None = None
 
@@ -127,6 +128,8 @@ class Launcher:
         # bwrap's own pid-1 monitor, that monitor outlives bwrap and lingers as a zombie of the host's
         # init (counted against RLIMIT_NPROC until init reaps it).
         argv = [self.bwrap, "--unshare-all", "--as-pid-1", "--clearenv", "--die-with-parent", "--new-session"]
+        if self.disable_userns:  # no nested user namespaces: less kernel surface for the code
+            argv += ["--unshare-user", "--disable-userns"]
         argv += ["--ro-bind", "/usr", "/usr"]
         for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
             if os.path.islink(top):

@@ -81,6 +81,18 @@ class _Output:
         return self.buf.decode("utf-8", errors="replace")
 
 
+async def _help_text(bwrap: str) -> str:
+    """`bwrap --help`, to use options that older bubblewraps (Ubuntu 22.04: 0.6) lack."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            bwrap, "--help", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
+        out, _ = await asyncio.wait_for(proc.communicate(), 10)
+    except (OSError, TimeoutError):
+        return ""
+    return out.decode(errors="replace")
+
+
 class Sandbox:
     """Runs code for one workspace at a time per session; `check()` says whether it can run at all."""
 
@@ -112,6 +124,7 @@ class Sandbox:
             reason = "bubblewrap (bwrap) is not installed"
         else:
             self.launch.bwrap = found
+            self.launch.disable_userns = "--disable-userns" in await _help_text(found)
             probe = Path(tempfile.mkdtemp(prefix="llm-api-probe-"))
             try:
                 if self.uid is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -298,4 +299,24 @@ def test_printing_100_mb_is_capped(app: ToolsApp) -> None:
     assert data["truncated"] is True
     assert len(data["stdout"]) <= app.settings.python_exec_max_output_bytes
     assert "truncated" in body["answer"]
+    assert_still_serving(app, since)
+
+
+def test_no_namespaces_or_privileges_inside(app: ToolsApp) -> None:
+    since = boot_ticks()
+    code = (
+        "import ctypes, os\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "for name, flag in [('user', 0x10000000), ('mount', 0x00020000), ('net', 0x40000000)]:\n"
+        "    print(name, 'ALLOWED' if libc.unshare(flag) == 0 else 'refused')\n"
+        "try: os.setuid(0); print('ROOT')\n"
+        "except OSError as e: print('no root', e.errno)\n"
+        "print(open('/proc/self/status').read().split('CapEff:')[1].split()[0])\n"
+    )
+    body = attack(app, code)
+    out = body["data"]["stdout"]
+    assert "ROOT" not in out and out.strip().endswith("0000000000000000"), body
+    assert "mount ALLOWED" not in out and "net ALLOWED" not in out, out
+    if "--disable-userns" in subprocess.run(["bwrap", "--help"], capture_output=True, text=True).stdout:
+        assert "user refused" in out, out
     assert_still_serving(app, since)
