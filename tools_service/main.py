@@ -1,8 +1,8 @@
 """The tools app (port 10006): runs every tool, never an agent.
 
-Tool routers register themselves in `TOOL_ROUTERS`; `/api/tools/list` describes each
-tool from `TOOL_SPECS`. Adding a tool = one module under `tools_service/routes/` that
-exposes `router` and `SPEC`, plus one wrapper in `graphs/tools.py`.
+Tool modules are listed in `TOOL_MODULES`; each exposes `router` and `SPECS`, and
+`/api/tools/list` describes every tool from them. Adding a tool = one module under
+`tools_service/routes/` plus one wrapper in `graphs/tools.py` (docs/adding-a-tool.md).
 """
 
 from __future__ import annotations
