@@ -89,7 +89,11 @@ from tests.conftest import make_settings
 from tools_service.sandbox import Sandbox
 from tools_service.workspace import Workspaces
 settings = make_settings(Path(tempfile.mkdtemp()))
-print(asyncio.run(Sandbox(settings, Workspaces(settings.data_dir, settings.python_sandbox_uid)).check()))
+sandbox = Sandbox(settings, Workspaces(settings.data_dir, settings.python_sandbox_uid))
+try:
+    print(asyncio.run(sandbox.check()))
+finally:
+    sandbox.close()
 """
 
 
