@@ -113,7 +113,13 @@ def build_react_graph(
         reply = await model.ainvoke([*history, stop], config=RunnableConfig(**INTERNAL))  # type: ignore[typeddict-item]
         text = reply.content if isinstance(reply.content, str) else str(reply.content)
         note = STOPPED_EARLY_NOTE.format(n=max_iterations)
-        return {"messages": [AIMessage(content=f"{text.strip()}\n\n{note}".strip(), id=reply.id)]}
+        answer = AIMessage(
+            content=f"{text.strip()}\n\n{note}".strip(),
+            id=reply.id,
+            usage_metadata=getattr(reply, "usage_metadata", None),
+            response_metadata=reply.response_metadata,
+        )
+        return {"messages": [answer]}
 
     async def run_tools(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
         assert tool_node is not None
