@@ -74,6 +74,7 @@ def create_app(
             else:
                 info = await resolve_backend(settings)
                 service = LLMService(info, build_chat_model(info, settings), settings)
+                stack.push_async_callback(service.aclose)
             if tools is not None:
                 tool_list, client = tools, None
             else:

@@ -173,7 +173,10 @@ def build_chat_model(info: BackendInfo, settings: Settings) -> BaseChatModel:
         )
     from langchain_openai import ChatOpenAI
 
+    # Our own HTTP client, not langchain-openai's process-wide cached one: that one is bound to
+    # the event loop that first used it, and each app (each test, each worker) has its own loop.
     return ChatOpenAI(
+        http_async_client=httpx.AsyncClient(timeout=settings.llm_timeout),
         base_url=info.base_url,
         api_key=info.api_key or "none",  # type: ignore[arg-type]
         model=info.model,
@@ -238,6 +241,11 @@ class LLMService:
                 return ids
         except (httpx.HTTPError, ValueError, KeyError, AttributeError):
             return [self.info.model] if self.info.model else []
+
+    async def aclose(self) -> None:
+        client = getattr(self.llm, "http_async_client", None)
+        if isinstance(client, httpx.AsyncClient):
+            await client.aclose()
 
     async def healthy(self) -> bool:
         if self.info.name == "injected":
