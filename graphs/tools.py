@@ -13,7 +13,7 @@ Adding a tool: write its builder (a function `ToolsClient -> BaseTool`) and appe
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from langchain.tools import ToolRuntime
 from langchain_core.tools import BaseTool, StructuredTool
@@ -70,9 +70,14 @@ class PythonCoderArgs(BaseModel):
 
 
 def python_coder_tool(client: ToolsClient) -> BaseTool:
-    async def python_coder(code: str, runtime: ToolRuntime, timeout: float | None = None) -> str:
+    async def python_coder(
+        code: str, runtime: ToolRuntime, timeout: float | None = None
+    ) -> tuple[str, dict[str, Any]]:
         ctx = context_ids(runtime)
-        return format_result(await client.python_coder(ctx.user_id, ctx.session_id, code, timeout=timeout))
+        result = await client.python_coder(ctx.user_id, ctx.session_id, code, timeout=timeout)
+        # The text is for the model; the envelope rides along as the ToolMessage's artifact,
+        # so agents (ultrawork's verifier) read exit code and files without parsing text.
+        return format_result(result), result.model_dump()
 
     return StructuredTool.from_function(
         coroutine=python_coder,
@@ -84,6 +89,7 @@ def python_coder_tool(client: ToolsClient) -> BaseTool:
             "available; there is no network access. Print what you want to see."
         ),
         args_schema=PythonCoderArgs,
+        response_format="content_and_artifact",
     )
 
 

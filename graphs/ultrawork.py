@@ -98,7 +98,9 @@ def run_facts(message: ToolMessage) -> dict[str, Any]:
         exit_code = -1
     files: list[str] = []
     if isinstance(data.get("files"), list):
-        files = [str(f.get("name")) if isinstance(f, dict) else str(f) for f in data["files"]]
+        entries = [f if isinstance(f, dict) else {"name": f} for f in data["files"]]
+        changed = [str(f.get("name")) for f in entries if f.get("changed")]
+        files = changed or [str(f.get("name")) for f in entries]
     elif found := _FILES_LINE.search(text):
         entries = _FILE_ENTRY.findall(found.group(1))
         changed = [name for name, note in entries if "new" in note or "changed" in note]
