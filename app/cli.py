@@ -43,7 +43,7 @@ def _die_with_parent() -> None:
 
 
 def _spawn(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[Any]:
-    return subprocess.Popen(cmd, env=env, preexec_fn=_die_with_parent)  # noqa: PLW1509
+    return subprocess.Popen(cmd, env=env, preexec_fn=_die_with_parent)
 
 
 def _wait_http(url: str, proc: subprocess.Popen[Any], what: str, timeout: float = 180.0) -> None:

@@ -139,12 +139,13 @@ class Runner:
         task = self._active.get(thread_id)
         return task is not None and not task.done()
 
-    def start(self, req: RunRequest, thread_id: str) -> RunHandle:
-        """Start the run in its own task; read its events from the handle."""
+    def start(self, req: RunRequest, thread_id: str, *, ephemeral: bool = False) -> RunHandle:
+        """Start the run in its own task; read its events from the handle. An ephemeral run's
+        thread is deleted when it ends (one-off prompts that must not become a session)."""
         queue: asyncio.Queue[RunEvent] = asyncio.Queue()
-        return RunHandle(queue, asyncio.create_task(self._run(req, thread_id, queue)))
+        return RunHandle(queue, asyncio.create_task(self._run(req, thread_id, queue, ephemeral)))
 
-    async def _run(self, req: RunRequest, thread_id: str, queue: asyncio.Queue[RunEvent]) -> None:
+    async def _run(self, req: RunRequest, thread_id: str, queue: asyncio.Queue[RunEvent], ephemeral: bool) -> None:
         graph = self.graphs[req.agent]
         config = self.config(thread_id)
         async with self._lock(thread_id):
@@ -179,6 +180,9 @@ class Runner:
             finally:
                 if self._active.get(thread_id) is asyncio.current_task():
                     del self._active[thread_id]
+                if ephemeral and graph.checkpointer:
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(graph.checkpointer.adelete_thread(thread_id))  # type: ignore[union-attr]
 
     async def _stream(
         self,

@@ -9,7 +9,6 @@ from langchain_core.messages import HumanMessage
 from langchain_openai import ChatOpenAI
 
 from tests.integration.conftest import Platform
-from tests.scripted_llm import Reply
 
 
 def client(p: Platform) -> openai.OpenAI:
@@ -145,3 +144,36 @@ def test_openwebui_chat_id_header_maps_to_session(platform: Platform, ua: str) -
         c.chat.completions.create(model="chat", messages=[{"role": "user", "content": text}],
                                   extra_headers={"X-OpenWebUI-Chat-Id": "webui-chat-1"})
     assert platform.llm.user_messages(-1) == ["one", "two"]
+
+
+OPEN_WEBUI_TITLE = """### Task:
+Generate a concise, 3-5 word title with an emoji summarizing the chat history.
+### Output:
+JSON format: { "title": "your concise title here" }
+### Chat History:
+<chat_history>
+USER: first question
+ASSISTANT: echo: first question
+</chat_history>"""
+
+
+def test_front_end_housekeeping_prompt_stays_out_of_the_session(platform: Platform) -> None:
+    c = client(platform)
+    headers = {"X-OpenWebUI-Chat-Id": "webui-chat-2"}
+    c.chat.completions.create(model="react", messages=[{"role": "user", "content": "first question"}],
+                              extra_headers=headers)
+    platform.llm.push('{"title": "First question"}')
+    title = c.chat.completions.create(model="react", messages=[{"role": "user", "content": OPEN_WEBUI_TITLE}],
+                                      extra_headers=headers)
+    assert title.choices[0].message.content == '{"title": "First question"}'
+    assert "tools" not in platform.llm.requests[-1], "answered by chat, without tools"
+    sessions = httpx.get(platform.url + "/api/chat/sessions", headers=platform.headers()).json()
+    assert [s["id"] for s in sessions["data"]] == ["webui-chat-2"]
+    c.chat.completions.create(model="chat", messages=[{"role": "user", "content": "second question"}],
+                              extra_headers=headers)
+    assert platform.llm.user_messages(-1) == ["first question", "second question"]
+    import sqlite3
+
+    with sqlite3.connect(platform.settings.data_dir / "checkpoints.db") as db:
+        threads = {row[0] for row in db.execute("SELECT DISTINCT thread_id FROM checkpoints")}
+    assert threads and not any(":aux-" in t for t in threads), "the throwaway thread was deleted"

@@ -27,6 +27,7 @@ from app.schemas.openai import (
 from app.services import sessions, uploads
 from app.services.container import Services
 from app.services.runner import RunEvent, RunHandle, RunRequest, RunResult
+from graphs.auto import is_auxiliary_prompt
 from graphs.deps import AgentContext
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -110,9 +111,17 @@ async def chat_completions(
     agent, backend_model = _resolve_agent(services, body)
     session_id = _session_id(body, x_session_id, x_openwebui_chat_id)
     first_user = next((m.text() for m in body.messages if m.role == "user"), "")
-    # Files first: a rejected upload (413/415) must not leave a new, empty session behind.
-    attachments = await uploads.attach_files(services, user, session_id, files)
-    row = await sessions.open_session(db, user.id, session_id, agent, first_user)
+    last_user = next((m.text() for m in reversed(body.messages) if m.role == "user"), "")
+    # A front end's housekeeping prompt (Open WebUI's title/tags/follow-ups) goes to `chat` in a
+    # throwaway thread, whatever agent or chat id it names: it must not enter the conversation.
+    ephemeral = is_auxiliary_prompt(last_user) and not files
+    if ephemeral:
+        agent, session_id, attachments = "chat", f"aux-{sessions.new_session_id()}", ""
+        thread = sessions.thread_id_for(user.id, session_id)
+    else:
+        # Files first: a rejected upload (413/415) must not leave a new, empty session behind.
+        attachments = await uploads.attach_files(services, user, session_id, files)
+        thread = (await sessions.open_session(db, user.id, session_id, agent, first_user)).thread_id
     context = AgentContext(
         user_id=user.id,
         session_id=session_id,
@@ -123,17 +132,17 @@ async def chat_completions(
         attachments=attachments,
     )
     run = RunRequest(agent=agent, session_id=session_id, messages=body.messages, context=context)
-    thread = row.thread_id
     model_name = body.model or agent
     headers = {"X-Session-Id": session_id}
-    handle = services.runner.start(run, thread)
+    handle = services.runner.start(run, thread, ephemeral=ephemeral)
 
     if not body.stream:
         try:
             result = await _collect(handle)
         finally:
             await handle.close()
-        await _record(services, user, session_id, agent, result)
+        if not ephemeral:
+            await _record(services, user, session_id, agent, result)
         reasoning = "".join(str(s.get("text", "")).rstrip() + "\n" for s in result.steps) or None
         return JSONResponse(
             completion_response(completion_id=new_completion_id(), model=model_name, content=result.answer,
@@ -148,7 +157,7 @@ async def chat_completions(
         await handle.close()
         raise first.error
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    sse = _sse(services, user, session_id, agent, model_name, first, handle, include_usage)
+    sse = _sse(services, user, session_id, agent, model_name, first, handle, include_usage, ephemeral)
     return StreamingResponse(sse, media_type="text/event-stream",
                              headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -183,6 +192,7 @@ async def _sse(
     first: RunEvent | None,
     handle: RunHandle,
     include_usage: bool,
+    ephemeral: bool,
 ) -> AsyncIterator[str]:
     cid, created = new_completion_id(), int(time.time())
 
@@ -210,7 +220,8 @@ async def _sse(
                 break
             elif event.kind == "done":
                 result: RunResult = event.data["result"]
-                await _record(services, user, session_id, agent, result)
+                if not ephemeral:
+                    await _record(services, user, session_id, agent, result)
                 yield chunk(delta={}, finish_reason="stop", session_id=session_id)
                 if include_usage:
                     yield chunk(usage=result.usage if result.usage.total_tokens else Usage())
