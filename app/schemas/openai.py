@@ -78,8 +78,8 @@ class ChatCompletionRequest(BaseModel):
 def _check_session_id(value: str | None) -> str | None:
     if value is None or value == "":
         return None
-    if not all(c.isalnum() or c in "-_." for c in value) or value.startswith("."):
-        raise ValueError("session_id may contain only letters, digits, '-', '_' and '.'")
+    if not all(c.isascii() and (c.isalnum() or c in "-_.") for c in value) or value.startswith("."):
+        raise ValueError("session_id may contain only ASCII letters, digits, '-', '_' and '.' (not first)")
     return value
 
 
