@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from app import cli_admin
 from settings import get_settings
 
 __all__ = ["main", "build_parser"]
@@ -178,12 +179,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser, sub = build_parser()
-    try:
-        from app import cli_admin
-    except ImportError:
-        cli_admin = None  # type: ignore[assignment]
-    if cli_admin is not None:
-        cli_admin.register(sub)
+    cli_admin.register(sub)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result

@@ -17,9 +17,9 @@ async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver[Any]]
     if url.startswith(("postgresql://", "postgres://")):
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
-        async with AsyncPostgresSaver.from_conn_string(url) as saver:
-            await saver.setup()
-            yield saver
+        async with AsyncPostgresSaver.from_conn_string(url) as pg_saver:
+            await pg_saver.setup()
+            yield pg_saver
         return
     if not url.startswith("sqlite:///"):
         raise ValueError(f"CHECKPOINT_URL must be sqlite:///... or postgresql://..., got {url!r}")

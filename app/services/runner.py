@@ -205,7 +205,7 @@ class Runner:
                     result.steps.append(data)
                     await queue.put(RunEvent("reasoning", str(data["text"]).rstrip() + "\n", data=data))
                 continue
-            chunk, meta = data  # type: ignore[misc]
+            chunk, meta = data  # type: ignore[misc,str-unpack]
             # Only tokens are streamed as the answer. Whole messages in this stream are node
             # outputs (a plan step's result, a subgraph's state): internal work, narrated as progress.
             if not isinstance(chunk, AIMessageChunk) or "internal" in (meta.get("tags") or []):  # type: ignore[union-attr]
