@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import string
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 __all__ = ["PROMPTS_DIR", "load_prompt", "render_prompt", "placeholders"]
@@ -11,7 +11,7 @@ __all__ = ["PROMPTS_DIR", "load_prompt", "render_prompt", "placeholders"]
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_prompt(graph: str, role: str) -> str:
     return (PROMPTS_DIR / graph / f"{role}.md").read_text(encoding="utf-8").strip()
 
