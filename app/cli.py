@@ -64,7 +64,7 @@ def _wait_http(url: str, proc: subprocess.Popen[Any], what: str, timeout: float 
 def _stop(procs: list[subprocess.Popen[Any]]) -> None:
     for proc in reversed(procs):
         if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signal.SIGTERM)
     for proc in reversed(procs):
         try:
             proc.wait(timeout=15)
@@ -79,7 +79,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     procs: list[subprocess.Popen[Any]] = []
     backend, reason = asyncio.run(choose_backend(settings))
-    signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill`/systemd stop: same clean shutdown as Ctrl-C
+    # Ctrl-C and `kill`/systemd stop shut down the same clean way. SIGINT is set explicitly:
+    # a shell starts background jobs with it ignored, and Python keeps that.
+    signal.signal(signal.SIGINT, _raise_interrupt)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         if backend == "embedded" and not settings.embedded_server_url:
             port = args.embedded_port or _free_port()

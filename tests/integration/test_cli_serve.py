@@ -36,7 +36,9 @@ def test_serve_starts_both_apps_and_stops_cleanly(data_dir: Path, llm_server: Sc
         "OPENAI_API_KEY": "test",
         "DEFAULT_AGENT": "chat",
     }
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], cwd=ROOT, env=env)
+    # Started the way a shell starts a background job (`make run &`): SIGINT ignored on entry.
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], cwd=ROOT, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     base = f"http://127.0.0.1:{main_port}"
     try:
         deadline = time.monotonic() + 90
@@ -60,7 +62,13 @@ def test_serve_starts_both_apps_and_stops_cleanly(data_dir: Path, llm_server: Sc
         assert len(children) == 2, "tools app and main app run as child processes"
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            for pid in _children(proc.pid):
+                os.kill(pid, signal.SIGKILL)
+            proc.kill()
+            raise AssertionError("llm-api serve ignored Ctrl-C") from None
     for pid in children:
         for _ in range(50):
             try:
