@@ -132,3 +132,20 @@ def scripted_llm() -> Iterator[ScriptedLLM]:
     with serve_app(llm.app()) as url:
         llm.url = url + "/v1"
         yield llm
+
+
+def main() -> None:
+    """`python -m tests.scripted_llm --port N`: the echoing scripted server as its own process
+    (benchmarks use it so the client, the platform and the backend don't share one GIL)."""
+    import argparse
+
+    import uvicorn
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    uvicorn.run(ScriptedLLM().app(), host="127.0.0.1", port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlmodel import func, select
+from sqlmodel import func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import ChatSession, utcnow
@@ -80,15 +80,16 @@ async def open_session(db: AsyncSession, user_id: str, session_id: str, agent: s
         if existing is None:
             raise
         return existing
-    await db.refresh(row)
-    return row
+    return row  # expire_on_commit is off: the row's fields are still loaded
 
 
-async def record_turn(db: AsyncSession, row: ChatSession, agent: str, message_count: int) -> None:
-    row.agent = agent
-    row.message_count = message_count
-    row.updated_at = utcnow()
-    db.add(row)
+async def record_turn(db: AsyncSession, thread_id: str, agent: str, message_count: int) -> None:
+    """One UPDATE, no read first: this runs on every chat turn."""
+    await db.exec(
+        update(ChatSession)
+        .where(ChatSession.thread_id == thread_id)  # type: ignore[arg-type]
+        .values(agent=agent, message_count=message_count, updated_at=utcnow())
+    )
     await db.commit()
 
 

@@ -174,9 +174,7 @@ async def _collect(handle: RunHandle) -> RunResult:
 
 async def _record(services: Services, user: User, session_id: str, agent: str, result: RunResult) -> None:
     async with services.db.session() as db:
-        row = await sessions.get_session(db, user.id, session_id)
-        if row is not None:
-            await sessions.record_turn(db, row, agent, result.message_count)
+        await sessions.record_turn(db, sessions.thread_id_for(user.id, session_id), agent, result.message_count)
 
 
 def _data(obj: dict[str, Any]) -> str:
