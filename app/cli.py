@@ -29,8 +29,23 @@ log = logging.getLogger("llm_api.cli")
 
 
 def _uvicorn(factory: str, host: str, port: int, workers: int) -> list[str]:
-    return [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", host, "--port", str(port),
-            "--workers", str(workers), "--log-level", "warning", "--timeout-graceful-shutdown", "5"]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        factory,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--timeout-graceful-shutdown",
+        "5",
+    ]
 
 
 def _die_with_parent() -> None:
@@ -93,12 +108,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
             _wait_http(url + "/v1/models", proc, "embedded model server")
             env["LLM_BACKEND"] = "embedded"
             env["EMBEDDED_SERVER_URL"] = url
-        tools = _spawn(_uvicorn("tools_service.main:create_app", settings.tools_host, settings.tools_port,
-                                settings.tools_server_workers), env)
+        tools = _spawn(
+            _uvicorn(
+                "tools_service.main:create_app", settings.tools_host, settings.tools_port, settings.tools_server_workers
+            ),
+            env,
+        )
         procs.append(tools)
         _wait_http(f"http://{_client_host(settings.tools_host)}:{settings.tools_port}/health", tools, "tools app")
-        main_app = _spawn(_uvicorn("app.main:create_app", settings.server_host, settings.server_port,
-                                   settings.server_workers), env)
+        main_app = _spawn(
+            _uvicorn("app.main:create_app", settings.server_host, settings.server_port, settings.server_workers), env
+        )
         procs.append(main_app)
         base = f"http://{_client_host(settings.server_host)}:{settings.server_port}"
         _wait_http(base + "/health", main_app, "main app")
@@ -133,14 +153,18 @@ def _free_port() -> int:
 
 def cmd_main(args: argparse.Namespace) -> int:
     settings = get_settings()
-    return subprocess.call(_uvicorn("app.main:create_app", settings.server_host, settings.server_port,
-                                    settings.server_workers))
+    return subprocess.call(
+        _uvicorn("app.main:create_app", settings.server_host, settings.server_port, settings.server_workers)
+    )
 
 
 def cmd_tools(args: argparse.Namespace) -> int:
     settings = get_settings()
-    return subprocess.call(_uvicorn("tools_service.main:create_app", settings.tools_host, settings.tools_port,
-                                    settings.tools_server_workers))
+    return subprocess.call(
+        _uvicorn(
+            "tools_service.main:create_app", settings.tools_host, settings.tools_port, settings.tools_server_workers
+        )
+    )
 
 
 def cmd_embedded(args: argparse.Namespace) -> int:

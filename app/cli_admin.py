@@ -154,8 +154,10 @@ async def _user_disable(args: argparse.Namespace, db: Database) -> int:
         if user is None:
             return 1
         if not args.enable and await accounts.is_last_admin(session, user):
-            log.error("%r is the last enabled admin: add another admin first (llm-api user add NAME --role admin)",
-                      args.username)
+            log.error(
+                "%r is the last enabled admin: add another admin first (llm-api user add NAME --role admin)",
+                args.username,
+            )
             return 1
         await accounts.update_user(session, user, disabled=not args.enable)
     log.info("%s %r", "enabled" if args.enable else "disabled", args.username)
@@ -164,14 +166,17 @@ async def _user_disable(args: argparse.Namespace, db: Database) -> int:
 
 # -- clear ------------------------------------------------------------------------------
 
+
 def _clear(args: argparse.Namespace) -> int:
     settings = get_settings()
     chosen = [name for name in ("sessions", *_FOLDERS) if getattr(args, name)]
     if not chosen:
         log.error("nothing chosen: give one or more of --sessions --uploads --scratch --rag --logs")
         return 2
-    targets = ["chat sessions (database rows and checkpoints)" if n == "sessions"
-               else str(settings.data_dir / _FOLDERS[n]) for n in chosen]
+    targets = [
+        "chat sessions (database rows and checkpoints)" if n == "sessions" else str(settings.data_dir / _FOLDERS[n])
+        for n in chosen
+    ]
     if not args.yes:
         _out("This permanently deletes:\n" + "\n".join(f"  - {t}" for t in targets))
         sys.stdout.write("Type 'yes' to continue: ")

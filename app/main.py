@@ -80,12 +80,18 @@ def create_app(
             else:
                 tool_list, client = _default_tools(settings, stack)
             checkpointer = await stack.enter_async_context(open_checkpointer(settings.checkpoint_db_url))
-            graphs = build_all(llm=service.llm, tools=tool_list, checkpointer=checkpointer,
-                               options=_graph_options(settings))
+            graphs = build_all(
+                llm=service.llm, tools=tool_list, checkpointer=checkpointer, options=_graph_options(settings)
+            )
             app.state.services = Services(
-                settings=settings, db=db, llm=service, graphs=graphs,
-                runner=Runner(graphs, service.info.name), tools=tool_list,
-                tools_client=client, checkpointer=checkpointer,
+                settings=settings,
+                db=db,
+                llm=service,
+                graphs=graphs,
+                runner=Runner(graphs, service.info.name),
+                tools=tool_list,
+                tools_client=client,
+                checkpointer=checkpointer,
             )
             log.info("main app ready: agents %s, backend %s", ", ".join(graphs), service.info.name)
             yield
@@ -109,8 +115,13 @@ def create_app(
         info = services.llm.info
         return {
             "status": "ok",
-            "backend": {"name": info.name, "model": info.model, "url": info.base_url, "reason": info.reason,
-                        "reachable": await services.llm.healthy()},
+            "backend": {
+                "name": info.name,
+                "model": info.model,
+                "url": info.base_url,
+                "reason": info.reason,
+                "reachable": await services.llm.healthy(),
+            },
             "tools": {"url": settings.tools_url, "reachable": tools_ok},
             "agents": list(services.graphs),
         }

@@ -131,14 +131,26 @@ class LLMCallLogger(AsyncCallbackHandler):
                     usage[key] = usage.get(key, 0) + int(meta.get(key, 0) or 0)
         self.log.info(
             "llm call",
-            extra={"fields": {"backend": self.backend, "model": model,
-                              "latency_ms": round((time.perf_counter() - started) * 1000, 1), **usage}},
+            extra={
+                "fields": {
+                    "backend": self.backend,
+                    "model": model,
+                    "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+                    **usage,
+                }
+            },
         )
 
     async def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         started, model = self._started.pop(run_id, (time.perf_counter(), ""))
         self.log.warning(
-            "llm call failed: %s", error,
-            extra={"fields": {"backend": self.backend, "model": model,
-                              "latency_ms": round((time.perf_counter() - started) * 1000, 1)}},
+            "llm call failed: %s",
+            error,
+            extra={
+                "fields": {
+                    "backend": self.backend,
+                    "model": model,
+                    "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+                }
+            },
         )

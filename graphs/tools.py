@@ -70,9 +70,7 @@ class PythonCoderArgs(BaseModel):
 
 
 def python_coder_tool(client: ToolsClient) -> BaseTool:
-    async def python_coder(
-        code: str, runtime: ToolRuntime, timeout: float | None = None
-    ) -> tuple[str, dict[str, Any]]:
+    async def python_coder(code: str, runtime: ToolRuntime, timeout: float | None = None) -> tuple[str, dict[str, Any]]:
         ctx = context_ids(runtime)
         result = await client.python_coder(ctx.user_id, ctx.session_id, code, timeout=timeout)
         # The text is for the model; the envelope rides along as the ToolMessage's artifact,

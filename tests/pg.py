@@ -36,8 +36,17 @@ def postgres_server() -> Iterator[str]:
     port = free_port()
     run = lambda *cmd: subprocess.run([*prefix, *cmd], check=True, capture_output=True, text=True)  # noqa: E731
     run(f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync")
-    run(f"{bindir}/pg_ctl", "-D", data, "-w", "-l", os.path.join(root, "log"),
-        "-o", f"-p {port} -k {root} -h 127.0.0.1 -c fsync=off", "start")
+    run(
+        f"{bindir}/pg_ctl",
+        "-D",
+        data,
+        "-w",
+        "-l",
+        os.path.join(root, "log"),
+        "-o",
+        f"-p {port} -k {root} -h 127.0.0.1 -c fsync=off",
+        "start",
+    )
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:

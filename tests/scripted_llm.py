@@ -73,57 +73,104 @@ class ScriptedLLM:
 
             await asyncio.sleep(reply.delay)
         if reply.status != 200:
-            return JSONResponse({"error": {"message": "scripted failure", "type": "server_error"}},
-                                status_code=reply.status)
-        usage = {"prompt_tokens": 11, "completion_tokens": max(1, len(reply.content.split())),
-                 "total_tokens": 11 + max(1, len(reply.content.split()))}
+            return JSONResponse(
+                {"error": {"message": "scripted failure", "type": "server_error"}}, status_code=reply.status
+            )
+        usage = {
+            "prompt_tokens": 11,
+            "completion_tokens": max(1, len(reply.content.split())),
+            "total_tokens": 11 + max(1, len(reply.content.split())),
+        }
         cid = f"chatcmpl-{uuid.uuid4().hex[:12]}"
-        calls = [{"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
-                 for c in reply.tool_calls]
+        calls = [
+            {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+            for c in reply.tool_calls
+        ]
         finish = "tool_calls" if calls else "stop"
         if not body.get("stream"):
             message: dict[str, Any] = {"role": "assistant", "content": reply.content or None}
             if calls:
                 message["tool_calls"] = calls
-            return JSONResponse({
-                "id": cid, "object": "chat.completion", "created": int(time.time()), "model": MODEL,
-                "choices": [{"index": 0, "message": message, "finish_reason": finish}], "usage": usage,
-            })
+            return JSONResponse(
+                {
+                    "id": cid,
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": MODEL,
+                    "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                    "usage": usage,
+                }
+            )
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        return StreamingResponse(self._sse(cid, reply, calls, finish, usage, include_usage),
-                                 media_type="text/event-stream")
+        return StreamingResponse(
+            self._sse(cid, reply, calls, finish, usage, include_usage), media_type="text/event-stream"
+        )
 
     @staticmethod
-    def _sse(cid: str, reply: Reply, calls: list[dict[str, Any]], finish: str, usage: dict[str, int],
-             include_usage: bool) -> Iterator[str]:
+    def _sse(
+        cid: str, reply: Reply, calls: list[dict[str, Any]], finish: str, usage: dict[str, int], include_usage: bool
+    ) -> Iterator[str]:
         def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> str:
-            return "data: " + json.dumps({
-                "id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": MODEL,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
-            }) + "\n\n"
+            return (
+                "data: "
+                + json.dumps(
+                    {
+                        "id": cid,
+                        "object": "chat.completion.chunk",
+                        "created": int(time.time()),
+                        "model": MODEL,
+                        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+                    }
+                )
+                + "\n\n"
+            )
 
         yield chunk({"role": "assistant", "content": ""})
         words = reply.content.split(" ") if reply.content else []
         for i, word in enumerate(words):
             yield chunk({"content": word if i == 0 else " " + word})
         for i, call in enumerate(calls):
-            yield chunk({"tool_calls": [{"index": i, "id": call["id"], "type": "function",
-                                         "function": {"name": call["function"]["name"], "arguments": ""}}]})
+            yield chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": i,
+                            "id": call["id"],
+                            "type": "function",
+                            "function": {"name": call["function"]["name"], "arguments": ""},
+                        }
+                    ]
+                }
+            )
             yield chunk({"tool_calls": [{"index": i, "function": {"arguments": call["function"]["arguments"]}}]})
         yield chunk({}, finish)
         if include_usage:
-            yield "data: " + json.dumps({"id": cid, "object": "chat.completion.chunk", "created": int(time.time()),
-                                         "model": MODEL, "choices": [], "usage": usage}) + "\n\n"
+            yield (
+                "data: "
+                + json.dumps(
+                    {
+                        "id": cid,
+                        "object": "chat.completion.chunk",
+                        "created": int(time.time()),
+                        "model": MODEL,
+                        "choices": [],
+                        "usage": usage,
+                    }
+                )
+                + "\n\n"
+            )
         yield "data: [DONE]\n\n"
 
     async def models(self, request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "test"}]})
 
     def app(self) -> Starlette:
-        return Starlette(routes=[
-            Route("/v1/chat/completions", self.completions, methods=["POST"]),
-            Route("/v1/models", self.models, methods=["GET"]),
-        ])
+        return Starlette(
+            routes=[
+                Route("/v1/chat/completions", self.completions, methods=["POST"]),
+                Route("/v1/models", self.models, methods=["GET"]),
+            ]
+        )
 
 
 @contextmanager

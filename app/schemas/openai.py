@@ -139,9 +139,9 @@ def completion_chunk(
         "object": "chat.completion.chunk",
         "created": created,
         "model": model,
-        "choices": [] if usage is not None else [
-            {"index": 0, "delta": delta or {}, "finish_reason": finish_reason, "logprobs": None}
-        ],
+        "choices": []
+        if usage is not None
+        else [{"index": 0, "delta": delta or {}, "finish_reason": finish_reason, "logprobs": None}],
     }
     if usage is not None:
         chunk["usage"] = usage.model_dump()

@@ -98,9 +98,11 @@ async def is_last_admin(db: AsyncSession, user: User) -> bool:
     """Whether `user` is the only enabled admin (who must not be demoted, disabled or removed)."""
     if user.role != "admin" or user.disabled:
         return False
-    count = (await db.exec(
-        select(func.count()).select_from(User).where(User.role == "admin", User.disabled == False)  # noqa: E712
-    )).one()
+    count = (
+        await db.exec(
+            select(func.count()).select_from(User).where(User.role == "admin", User.disabled == False)  # noqa: E712
+        )
+    ).one()
     return int(count) <= 1
 
 

@@ -31,8 +31,15 @@ def _clip(text: str, limit: int = 200) -> str:
 
 
 def _type_name(value: Any) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer",
-            float: "number", type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        dict: "object",
+        list: "array",
+        str: "string",
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 def _json(path: Path) -> list[str]:
@@ -48,8 +55,10 @@ def _json(path: Path) -> list[str]:
         if data:
             first = data[0]
             if isinstance(first, dict):
-                lines.append("first item keys: " + ", ".join(
-                    f"{k} ({_type_name(v)})" for k, v in list(first.items())[:_MAX_ITEMS]))
+                lines.append(
+                    "first item keys: "
+                    + ", ".join(f"{k} ({_type_name(v)})" for k, v in list(first.items())[:_MAX_ITEMS])
+                )
             else:
                 lines.append(f"items are {_type_name(first)}s, first: {_clip(json.dumps(first), 120)}")
         return lines
@@ -61,8 +70,12 @@ def _frame_lines(df: Any, rows: int, label: str = "") -> list[str]:
     more = f" and {len(df.columns) - _MAX_ITEMS} more" if len(df.columns) > _MAX_ITEMS else ""
     head = df.head(_HEAD_ROWS).to_csv(index=False).strip().splitlines()
     prefix = f"sheet {label!r}: " if label else ""
-    return [f"{prefix}{rows} rows x {len(df.columns)} columns", f"  columns: {cols}{more}",
-            "  first rows:", *(f"    {_clip(line, 160)}" for line in head)]
+    return [
+        f"{prefix}{rows} rows x {len(df.columns)} columns",
+        f"  columns: {cols}{more}",
+        "  first rows:",
+        *(f"    {_clip(line, 160)}" for line in head),
+    ]
 
 
 def _csv(path: Path) -> list[str]:
@@ -174,8 +187,17 @@ def _image(path: Path) -> list[str]:
 
 
 _READERS: dict[str, Callable[[Path], list[str]]] = {
-    ".json": _json, ".csv": _csv, ".tsv": _csv, ".xlsx": _excel, ".xls": _excel, ".py": _python,
-    ".pdf": _pdf, ".docx": _docx, ".png": _image, ".jpg": _image, ".jpeg": _image,
+    ".json": _json,
+    ".csv": _csv,
+    ".tsv": _csv,
+    ".xlsx": _excel,
+    ".xls": _excel,
+    ".py": _python,
+    ".pdf": _pdf,
+    ".docx": _docx,
+    ".png": _image,
+    ".jpg": _image,
+    ".jpeg": _image,
 }
 
 

@@ -87,8 +87,9 @@ def reconcile(stored: list[AnyMessage], incoming: list[ChatMessageIn]) -> Reconc
         return Reconciled(new=converted[common:])
     if not any(isinstance(m, AIMessage) for m in converted):
         stored_system = {k for k in seen_keys if k[0] == "system"}
-        return Reconciled(new=[m for m, k in zip(converted, in_keys, strict=True)
-                               if not (k[0] == "system" and k in stored_system)])
+        return Reconciled(
+            new=[m for m, k in zip(converted, in_keys, strict=True) if not (k[0] == "system" and k in stored_system)]
+        )
     # Divergence: drop everything stored after the last message both sides agree on.
     if common == 0:
         cut_index = 0

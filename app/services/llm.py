@@ -139,8 +139,11 @@ async def resolve_backend(settings: Settings, embedded: EmbeddedServer | None = 
             raise RuntimeError("LLM_BACKEND=openai needs OPENAI_BASE_URL and/or OPENAI_API_KEY")
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "none"
         info = BackendInfo(
-            "openai", settings.openai_base_url.rstrip("/") or "https://api.openai.com/v1",
-            settings.openai_model or "gpt-4o-mini", reason, api_key=key,
+            "openai",
+            settings.openai_base_url.rstrip("/") or "https://api.openai.com/v1",
+            settings.openai_model or "gpt-4o-mini",
+            reason,
+            api_key=key,
         )
     else:
         if settings.embedded_server_url:
@@ -168,8 +171,11 @@ def build_chat_model(info: BackendInfo, settings: Settings) -> BaseChatModel:
         from langchain_ollama import ChatOllama
 
         return ChatOllama(
-            base_url=info.base_url, model=info.model, temperature=settings.default_temperature,
-            num_predict=settings.default_max_tokens, client_kwargs={"timeout": settings.llm_timeout},
+            base_url=info.base_url,
+            model=info.model,
+            temperature=settings.default_temperature,
+            num_predict=settings.default_max_tokens,
+            client_kwargs={"timeout": settings.llm_timeout},
         )
     from langchain_openai import ChatOpenAI
 
@@ -219,8 +225,13 @@ class LLMService:
 
     @classmethod
     def injected(cls, llm: BaseChatModel, settings: Settings) -> LLMService:
-        return cls(BackendInfo("injected", model=getattr(llm, "model_name", "") or type(llm).__name__,
-                               reason="passed to create_app"), llm, settings)
+        return cls(
+            BackendInfo(
+                "injected", model=getattr(llm, "model_name", "") or type(llm).__name__, reason="passed to create_app"
+            ),
+            llm,
+            settings,
+        )
 
     def model_for(self, *, model: str | None, temperature: float | None, max_tokens: int | None) -> BaseChatModel:
         return with_options(self.llm, temperature=temperature, max_tokens=max_tokens, model=model)

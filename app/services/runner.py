@@ -197,8 +197,11 @@ class Runner:
         result = RunResult()
         streamed_ids: set[str] = set()
         async for _ns, mode, data in graph.astream(
-            {"messages": update}, run_config, context=req.context,
-            stream_mode=["messages", "custom"], subgraphs=True,
+            {"messages": update},
+            run_config,
+            context=req.context,
+            stream_mode=["messages", "custom"],
+            subgraphs=True,
         ):
             if mode == "custom":
                 if isinstance(data, dict) and data.get("text"):

@@ -68,8 +68,11 @@ async def open_session(db: AsyncSession, user_id: str, session_id: str, agent: s
     if found is not None:
         return found
     row = ChatSession(
-        thread_id=thread_id_for(user_id, session_id), session_id=session_id, user_id=user_id,
-        agent=agent, title=title_from(first_text),
+        thread_id=thread_id_for(user_id, session_id),
+        session_id=session_id,
+        user_id=user_id,
+        agent=agent,
+        title=title_from(first_text),
     )
     db.add(row)
     try:

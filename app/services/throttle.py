@@ -94,8 +94,12 @@ async def _lock(conn: AsyncConnection, key: str, now: float, base: float) -> flo
 
 def _throttled(until: float, now: float) -> APIError:
     wait = max(1, math.ceil(until - now))
-    return APIError(429, f"too many failed logins: try again in {wait} s", code="login_throttled",
-                    headers={"Retry-After": str(wait)})
+    return APIError(
+        429,
+        f"too many failed logins: try again in {wait} s",
+        code="login_throttled",
+        headers={"Retry-After": str(wait)},
+    )
 
 
 async def _prune(conn: AsyncConnection, now: float, window: float) -> None:

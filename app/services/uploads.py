@@ -32,9 +32,7 @@ __all__ = ["ALLOWED_EXTENSIONS", "MAX_FILES", "safe_filename", "attach_files", "
 
 log = logging.getLogger(__name__)
 
-_TEXT_EXTENSIONS = frozenset(
-    {".txt", ".md", ".json", ".csv", ".tsv", ".py", ".yaml", ".yml", ".xml", ".html", ".log"}
-)
+_TEXT_EXTENSIONS = frozenset({".txt", ".md", ".json", ".csv", ".tsv", ".py", ".yaml", ".yml", ".xml", ".html", ".log"})
 # Binary formats and the bytes they start with: a renamed executable is not a PDF.
 _MAGIC: dict[str, tuple[bytes, ...]] = {
     ".pdf": (b"%PDF-",),
@@ -74,8 +72,12 @@ def _check(upload: UploadFile, content: bytes, limit_mb: int, limit: int) -> _Ch
     ext = os.path.splitext(name)[1].lower()
     if ext not in ALLOWED_EXTENSIONS:
         allowed = ", ".join(sorted(ALLOWED_EXTENSIONS))
-        raise APIError(415, f"{name}: file type {ext or '(none)'} is not supported; allowed: {allowed}",
-                       param="files", code="unsupported_file_type")
+        raise APIError(
+            415,
+            f"{name}: file type {ext or '(none)'} is not supported; allowed: {allowed}",
+            param="files",
+            code="unsupported_file_type",
+        )
     if len(content) > limit:
         raise APIError(413, f"{name}: larger than MAX_FILE_SIZE_MB={limit_mb}", param="files", code="file_too_large")
     magic = _MAGIC.get(ext)
@@ -170,8 +172,9 @@ async def attach_files(services: Services, user: User, session_id: str, files: l
         for path in written:
             path.unlink(missing_ok=True)
         log.exception("storing uploads in %s failed", folder)
-        raise APIError(507, f"could not store the files: {exc.strerror or exc}", type_="api_error",
-                       code="storage_error") from exc
+        raise APIError(
+            507, f"could not store the files: {exc.strerror or exc}", type_="api_error", code="storage_error"
+        ) from exc
     for path, item in zip(written, checked, strict=True):
         description = await asyncio.to_thread(file_metadata.describe, path)
         workspace = await _copy_to_workspace(services, user.id, session_id, path.name, item.content)

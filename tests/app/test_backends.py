@@ -37,15 +37,20 @@ async def test_auto_prefers_ollama(tmp_path: Path) -> None:
 
 async def test_auto_falls_back_to_llamacpp(tmp_path: Path) -> None:
     with serve_app(_llamacpp()) as llamacpp:
-        s = make_settings(tmp_path, llm_backend="auto", ollama_host=f"http://127.0.0.1:{free_port()}",
-                          llamacpp_host=llamacpp)
+        s = make_settings(
+            tmp_path, llm_backend="auto", ollama_host=f"http://127.0.0.1:{free_port()}", llamacpp_host=llamacpp
+        )
         name, _ = await choose_backend(s)
     assert name == "llamacpp"
 
 
 async def test_auto_falls_back_to_embedded(tmp_path: Path) -> None:
-    s = make_settings(tmp_path, llm_backend="auto", ollama_host=f"http://127.0.0.1:{free_port()}",
-                      llamacpp_host=f"http://127.0.0.1:{free_port()}")
+    s = make_settings(
+        tmp_path,
+        llm_backend="auto",
+        ollama_host=f"http://127.0.0.1:{free_port()}",
+        llamacpp_host=f"http://127.0.0.1:{free_port()}",
+    )
     name, reason = await choose_backend(s)
     assert name == "embedded" and "answered" in reason
 

@@ -16,8 +16,13 @@ from tests.conftest import make_settings
 
 
 async def test_counters_expire_and_quiet_keys_are_pruned(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, login_max_failures=2, login_failure_window_seconds=0.3,
-                             login_lockout_seconds=5, login_failure_delay=0.0)
+    settings = make_settings(
+        tmp_path,
+        login_max_failures=2,
+        login_failure_window_seconds=0.3,
+        login_lockout_seconds=5,
+        login_failure_delay=0.0,
+    )
     db = Database(settings)
     await db.init()
     try:

@@ -49,13 +49,20 @@ def llm_server() -> Iterator[ScriptedLLM]:
 
 
 def platform_settings(data_dir: Path, llm: ScriptedLLM, **overrides: object) -> Settings:
-    return make_settings(data_dir, llm_backend="openai", openai_base_url=llm.url, openai_model="scripted-model",
-                         default_agent="chat", **overrides)
+    return make_settings(
+        data_dir,
+        llm_backend="openai",
+        openai_base_url=llm.url,
+        openai_model="scripted-model",
+        default_agent="chat",
+        **overrides,
+    )
 
 
 @contextmanager
-def serve_platform(data_dir: Path, llm: ScriptedLLM, *, with_tools: bool = False,
-                   **overrides: object) -> Iterator[Platform]:
+def serve_platform(
+    data_dir: Path, llm: ScriptedLLM, *, with_tools: bool = False, **overrides: object
+) -> Iterator[Platform]:
     """The main app (and, `with_tools`, the tools app it calls) with these settings overrides."""
     settings = platform_settings(data_dir, llm, **overrides)
     with ExitStack() as stack:

@@ -37,9 +37,11 @@ def assert_envelope(resp: httpx.Response, status: int) -> dict[str, object]:
 
 # -- sign-up and password rules ------------------------------------------------------------
 
+
 def test_signup_with_role_admin_creates_a_plain_user(platform: Platform) -> None:
-    resp = httpx.post(platform.url + "/api/auth/signup",
-                      json={"username": "mallory", "password": "long-enough-pw", "role": "admin"})
+    resp = httpx.post(
+        platform.url + "/api/auth/signup", json={"username": "mallory", "password": "long-enough-pw", "role": "admin"}
+    )
     assert resp.status_code == 201
     assert resp.json()["user"]["role"] == "user"
     token = resp.json()["access_token"]
@@ -55,13 +57,16 @@ def test_duplicate_username_is_409(platform: Platform) -> None:
     assert_envelope(same_but_case, 409)
 
 
-@pytest.mark.parametrize(("body", "fragment"), [
-    ({"username": "bob", "password": "short"}, "password must be at least 8 characters"),
-    ({"username": "bob", "password": " " * 12}, "password must not be only spaces"),
-    ({"username": "b", "password": "long-enough-pw"}, "username must be 3 to 64 characters"),
-    ({"username": "bob/../x", "password": "long-enough-pw"}, "username must be 3 to 64 characters"),
-    ({"username": "bob"}, "password"),
-])
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"username": "bob", "password": "short"}, "password must be at least 8 characters"),
+        ({"username": "bob", "password": " " * 12}, "password must not be only spaces"),
+        ({"username": "b", "password": "long-enough-pw"}, "username must be 3 to 64 characters"),
+        ({"username": "bob/../x", "password": "long-enough-pw"}, "username must be 3 to 64 characters"),
+        ({"username": "bob"}, "password"),
+    ],
+)
 def test_bad_signup_gets_a_clear_422(platform: Platform, body: dict[str, str], fragment: str) -> None:
     resp = httpx.post(platform.url + "/api/auth/signup", json=body)
     error = assert_envelope(resp, 422)
@@ -73,12 +78,14 @@ def test_long_passwords_are_not_truncated_at_72_bytes(platform: Platform) -> Non
     password = "é" * 40 + "-tail-one"  # 89 bytes: bcrypt would have ignored the tail
     platform.signup("longpw", password)
     assert platform.login("longpw", password)
-    wrong = httpx.post(platform.url + "/api/auth/login",
-                       json={"username": "longpw", "password": "é" * 40 + "-tail-two"})
+    wrong = httpx.post(
+        platform.url + "/api/auth/login", json={"username": "longpw", "password": "é" * 40 + "-tail-two"}
+    )
     assert_envelope(wrong, 401)
 
 
 # -- tokens ---------------------------------------------------------------------------------
+
 
 def _b64(data: dict[str, object]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
@@ -101,11 +108,16 @@ def test_forged_tampered_expired_and_none_tokens_are_401(platform: Platform) -> 
     other_alg = jwt.encode({"sub": admin_id, "iat": now, "exp": now + 600}, secret, algorithm="HS512")
     no_exp = jwt.encode({"sub": admin_id, "iat": now}, secret, algorithm="HS256")
     forged = [tampered, none_token, expired, other_alg, no_exp, "garbage", token + "x"]
-    forged += [jwt.encode({"sub": admin_id, "iat": now, "exp": now + 600, "role": "admin"}, weak, algorithm="HS256")
-               for weak in WELL_KNOWN_SECRETS]
+    forged += [
+        jwt.encode({"sub": admin_id, "iat": now, "exp": now + 600, "role": "admin"}, weak, algorithm="HS256")
+        for weak in WELL_KNOWN_SECRETS
+    ]
     for bad in forged:
-        for resp in (me(platform, bad), admin_api(platform, "GET", "/users", bad),
-                     httpx.get(platform.v1 + "/models", headers=platform.headers(bad))):
+        for resp in (
+            me(platform, bad),
+            admin_api(platform, "GET", "/users", bad),
+            httpx.get(platform.v1 + "/models", headers=platform.headers(bad)),
+        ):
             assert_envelope(resp, 401)
     assert me(platform, token).status_code == 200
 
@@ -129,6 +141,7 @@ def test_short_or_well_known_jwt_secret_is_refused(tmp_path: Path) -> None:
 
 
 # -- the admin API --------------------------------------------------------------------------
+
 
 def test_admin_manages_users_and_changes_void_old_tokens(platform: Platform) -> None:
     eve = platform.signup("eve")
@@ -156,8 +169,9 @@ def test_admin_manages_users_and_changes_void_old_tokens(platform: Platform) -> 
     # disable: token and login stop working; enable again: login works
     admin_api(platform, "PATCH", "/users/eve", json={"disabled": True}).raise_for_status()
     assert_envelope(me(platform, eve), 401)
-    assert_envelope(httpx.post(platform.url + "/api/auth/login",
-                               json={"username": "eve", "password": "correct-horse-battery"}), 401)
+    assert_envelope(
+        httpx.post(platform.url + "/api/auth/login", json={"username": "eve", "password": "correct-horse-battery"}), 401
+    )
     enable = {"disabled": False, "password": "a-new-password"}
     admin_api(platform, "PATCH", "/users/eve", json=enable).raise_for_status()
     eve = platform.login("eve", "a-new-password")
@@ -185,8 +199,9 @@ def test_default_model_is_admin_only_and_shared_by_every_worker(
     assert_envelope(admin_api(platform, "POST", "/model", json={"model": "chat"}), 400)
 
     # A second app instance on the same database plays a second worker.
-    second = create_app(platform_settings(data_dir, llm_server).model_copy(
-        update={"jwt_secret_key": platform.settings.jwt_secret_key}))
+    second = create_app(
+        platform_settings(data_dir, llm_server).model_copy(update={"jwt_secret_key": platform.settings.jwt_secret_key})
+    )
     with serve_app(second) as url2:
         set_resp = admin_api(platform, "POST", "/model", json={"model": "other-model"})
         assert set_resp.json()["model"] == "other-model"

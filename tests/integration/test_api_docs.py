@@ -19,8 +19,9 @@ def test_api_examples_work_as_printed(platform: Platform, tmp_path: Path) -> Non
     blocks = re.findall(r"```bash\n(.*?)```", DOC.read_text(), flags=re.S)
     assert len(blocks) >= 5
     script = "\n".join(blocks).replace("http://localhost:10007", platform.url)
-    run = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=120)
+    run = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == 0, run.stderr + run.stdout
     out = run.stdout
     # The one error the examples show on purpose: Bob reading Alice's session.

@@ -13,8 +13,12 @@ from tests.scripted_llm import Reply
 
 
 def _stored_users(p: Platform, sid: str) -> list[str]:
-    r = httpx.post(p.v1 + "/chat/completions", headers=p.headers(), timeout=30,
-                   json={"model": "chat", "session_id": sid, "messages": [{"role": "user", "content": "probe"}]})
+    r = httpx.post(
+        p.v1 + "/chat/completions",
+        headers=p.headers(),
+        timeout=30,
+        json={"model": "chat", "session_id": sid, "messages": [{"role": "user", "content": "probe"}]},
+    )
     assert r.status_code == 200, r.text
     return [m["content"] for m in p.llm.requests[-1]["messages"] if m["role"] == "user"]
 
@@ -22,9 +26,18 @@ def _stored_users(p: Platform, sid: str) -> list[str]:
 def test_disconnect_mid_stream_cancels_and_rolls_back(platform: Platform) -> None:
     sid = "disconnect"
     platform.llm.push(Reply(content="too late", delay=3.0))
-    with httpx.stream("POST", platform.v1 + "/chat/completions", headers=platform.headers(), timeout=30,
-                      json={"model": "chat", "stream": True, "session_id": sid,
-                            "messages": [{"role": "user", "content": "slow question"}]}) as resp:
+    with httpx.stream(
+        "POST",
+        platform.v1 + "/chat/completions",
+        headers=platform.headers(),
+        timeout=30,
+        json={
+            "model": "chat",
+            "stream": True,
+            "session_id": sid,
+            "messages": [{"role": "user", "content": "slow question"}],
+        },
+    ) as resp:
         assert resp.status_code == 200
         first = next(resp.iter_lines())
         assert first.startswith("data: ")
@@ -37,8 +50,12 @@ def test_disconnect_mid_stream_cancels_and_rolls_back(platform: Platform) -> Non
 
 def test_log_lines_carry_request_id_and_llm_calls(platform: Platform) -> None:
     platform.llm.push("logged answer")
-    resp = httpx.post(platform.v1 + "/chat/completions", headers={**platform.headers(), "X-Request-Id": "req-abc123"},
-                      json={"model": "chat", "messages": [{"role": "user", "content": "hi"}]}, timeout=30)
+    resp = httpx.post(
+        platform.v1 + "/chat/completions",
+        headers={**platform.headers(), "X-Request-Id": "req-abc123"},
+        json={"model": "chat", "messages": [{"role": "user", "content": "hi"}]},
+        timeout=30,
+    )
     assert resp.status_code == 200
     assert resp.headers["x-request-id"] == "req-abc123"
     log_file = platform.settings.data_dir / "logs" / "main.log"

@@ -27,16 +27,21 @@ def cli_env(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_settings.cache_clear()
 
 
-def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str,
-        stdin: str = "") -> tuple[int, str]:
+def run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str, stdin: str = ""
+) -> tuple[int, str]:
     monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
     code = main(list(argv))
     return code, capsys.readouterr().out
 
 
 def test_user_add_list_passwd_disable(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(monkeypatch, capsys, "user", "add", "root2", "--role", "admin", "--password-stdin",
-               stdin="first-password\n")[0] == 0
+    assert (
+        run(
+            monkeypatch, capsys, "user", "add", "root2", "--role", "admin", "--password-stdin", stdin="first-password\n"
+        )[0]
+        == 0
+    )
     assert run(monkeypatch, capsys, "user", "add", "root2", "--password-stdin", stdin="other-password\n")[0] == 1
     assert run(monkeypatch, capsys, "user", "add", "x", "--password-stdin", stdin="long-enough\n")[0] == 2
     assert run(monkeypatch, capsys, "user", "add", "shorty", "--password-stdin", stdin="short\n")[0] == 2
@@ -47,16 +52,21 @@ def test_user_add_list_passwd_disable(monkeypatch: pytest.MonkeyPatch, capsys: p
 
     # The only admin cannot be disabled; a second one makes it possible.
     assert run(monkeypatch, capsys, "user", "disable", "root2")[0] == 1
-    assert run(monkeypatch, capsys, "user", "add", "root3", "--role", "admin", "--password-stdin",
-               stdin="third-password\n")[0] == 0
+    assert (
+        run(
+            monkeypatch, capsys, "user", "add", "root3", "--role", "admin", "--password-stdin", stdin="third-password\n"
+        )[0]
+        == 0
+    )
     assert run(monkeypatch, capsys, "user", "disable", "root2")[0] == 0
     assert "disabled" in run(monkeypatch, capsys, "user", "list")[1].splitlines()[1]
     assert run(monkeypatch, capsys, "user", "disable", "root2", "--enable")[0] == 0
     assert run(monkeypatch, capsys, "user", "passwd", "nobody", "--password-stdin", stdin="whatever-pw\n")[0] == 1
 
 
-def test_recovery_while_the_app_runs(platform: Platform, monkeypatch: pytest.MonkeyPatch,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_recovery_while_the_app_runs(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The admin forgot the password: `user passwd` on the database lets them back in, and
     tokens issued before stop working; `user disable` locks a user out at once."""
     user_token = platform.signup("mallory")
@@ -74,8 +84,9 @@ def test_clear_asks_first_then_deletes_only_what_was_chosen(
     token = platform.signup("carol")
     files = [("files", ("a.txt", b"hello", "text/plain"))]
     form = {"model": "chat", "session_id": "keep-or-not", "messages": '[{"role":"user","content":"hi"}]'}
-    httpx.post(platform.v1 + "/chat/completions", headers=platform.headers(token), data=form,
-               files=files).raise_for_status()
+    httpx.post(
+        platform.v1 + "/chat/completions", headers=platform.headers(token), data=form, files=files
+    ).raise_for_status()
     data_dir = platform.settings.data_dir
     for folder in ("scratch", "rag"):
         (data_dir / folder / "x").mkdir(parents=True)
@@ -103,9 +114,16 @@ def test_clear_asks_first_then_deletes_only_what_was_chosen(
 
 def test_entry_module_runs_the_subcommands(data_dir: Path) -> None:
     env = {**os.environ, "DATA_DIR": str(data_dir)}
-    added = subprocess.run([sys.executable, "-m", "app.cli", "user", "add", "viaproc", "--password-stdin"],
-                           input="process-password\n", capture_output=True, text=True, env=env, timeout=120)
+    added = subprocess.run(
+        [sys.executable, "-m", "app.cli", "user", "add", "viaproc", "--password-stdin"],
+        input="process-password\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert added.returncode == 0, added.stderr
-    listed = subprocess.run([sys.executable, "-m", "app.cli", "user", "list"], capture_output=True, text=True,
-                            env=env, timeout=120)
+    listed = subprocess.run(
+        [sys.executable, "-m", "app.cli", "user", "list"], capture_output=True, text=True, env=env, timeout=120
+    )
     assert "viaproc" in listed.stdout

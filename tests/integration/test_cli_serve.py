@@ -37,8 +37,12 @@ def test_serve_starts_both_apps_and_stops_cleanly(data_dir: Path, llm_server: Sc
         "DEFAULT_AGENT": "chat",
     }
     # Started the way a shell starts a background job (`make run &`): SIGINT ignored on entry.
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], cwd=ROOT, env=env,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve"],
+        cwd=ROOT,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
     base = f"http://127.0.0.1:{main_port}"
     try:
         deadline = time.monotonic() + 90

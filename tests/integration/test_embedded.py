@@ -24,14 +24,19 @@ def test_embedded_backend_answers_through_the_api(data_dir: Path) -> None:
         token = httpx.post(url + "/api/auth/login", json={"username": "admin", "password": "administrator"}).json()
         client = openai.OpenAI(base_url=url + "/v1", api_key=token["access_token"], max_retries=0)
         resp = client.chat.completions.create(
-            model="chat", max_tokens=24, temperature=0,
+            model="chat",
+            max_tokens=24,
+            temperature=0,
             messages=[{"role": "user", "content": "What is the capital of France?"}],
         )
         text = resp.choices[0].message.content or ""
         assert text.strip(), "the model produced an answer"
         assert resp.usage is not None and resp.usage.completion_tokens > 0
         stream = client.chat.completions.create(
-            model="chat", max_tokens=16, stream=True, stream_options={"include_usage": True},
+            model="chat",
+            max_tokens=16,
+            stream=True,
+            stream_options={"include_usage": True},
             messages=[{"role": "user", "content": "Say hi."}],
         )
         chunks = list(stream)

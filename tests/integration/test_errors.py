@@ -12,8 +12,14 @@ from tests.integration.conftest import Platform
 from tests.scripted_llm import Reply
 
 
-def post(p: Platform, body: Any = None, *, content: bytes | None = None, headers: dict[str, str] | None = None,
-         token: str | None = "default") -> httpx.Response:
+def post(
+    p: Platform,
+    body: Any = None,
+    *,
+    content: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    token: str | None = "default",
+) -> httpx.Response:
     h = {} if token is None else p.headers(None if token == "default" else token)
     h.update(headers or {})
     if content is not None:
@@ -81,8 +87,9 @@ def test_backend_error_is_502_and_leaves_no_half_turn(platform: Platform) -> Non
     first = post(platform, {"model": "chat", "session_id": sid, "messages": [{"role": "user", "content": "one"}]})
     assert first.status_code == 200
     platform.llm.push(Reply(status=500), Reply(status=500))  # the client retries once
-    err = assert_envelope(post(platform, {"model": "chat", "session_id": sid,
-                                          "messages": [{"role": "user", "content": "lost"}]}), 502)
+    err = assert_envelope(
+        post(platform, {"model": "chat", "session_id": sid, "messages": [{"role": "user", "content": "lost"}]}), 502
+    )
     assert err["type"] == "backend_error"
     seen = history(platform, sid)
     assert [m["content"] for m in seen] == ["one", "echo: one", "probe"], "the failed turn was rolled back"
@@ -90,8 +97,10 @@ def test_backend_error_is_502_and_leaves_no_half_turn(platform: Platform) -> Non
 
 def test_backend_error_while_streaming_is_clean(platform: Platform) -> None:
     platform.llm.push(Reply(status=500), Reply(status=500))
-    resp = post(platform, {"model": "chat", "stream": True, "session_id": "s-fail",
-                           "messages": [{"role": "user", "content": "x"}]})
+    resp = post(
+        platform,
+        {"model": "chat", "stream": True, "session_id": "s-fail", "messages": [{"role": "user", "content": "x"}]},
+    )
     err = assert_envelope(resp, 502)
     assert err["code"] == "backend_error"
     assert [m["content"] for m in history(platform, "s-fail")] == ["probe"]
@@ -108,9 +117,17 @@ def test_backend_down_is_503_both_modes(data_dir: Any) -> None:
         token = httpx.post(url + "/api/auth/login", json={"username": "admin", "password": "administrator"}).json()
         headers = {"Authorization": f"Bearer {token['access_token']}"}
         for stream in (False, True):
-            resp = httpx.post(url + "/v1/chat/completions", headers=headers, timeout=30,
-                              json={"model": "chat", "stream": stream, "session_id": "down",
-                                    "messages": [{"role": "user", "content": "x"}]})
+            resp = httpx.post(
+                url + "/v1/chat/completions",
+                headers=headers,
+                timeout=30,
+                json={
+                    "model": "chat",
+                    "stream": stream,
+                    "session_id": "down",
+                    "messages": [{"role": "user", "content": "x"}],
+                },
+            )
             err = assert_envelope(resp, 503)
             assert err["type"] == "backend_unavailable"
         health = httpx.get(url + "/health").json()

@@ -25,15 +25,25 @@ DELAY = 0.05
 
 @pytest.fixture
 def guarded(data_dir: Path, llm_server: ScriptedLLM) -> Iterator[Platform]:
-    with serve_platform(data_dir, llm_server, login_max_failures=MAX_FAILURES,
-                        login_max_failures_per_ip=MAX_PER_IP, login_lockout_seconds=LOCK_SECONDS,
-                        login_failure_delay=DELAY, login_failure_max_delay=0.5) as p:
+    with serve_platform(
+        data_dir,
+        llm_server,
+        login_max_failures=MAX_FAILURES,
+        login_max_failures_per_ip=MAX_PER_IP,
+        login_lockout_seconds=LOCK_SECONDS,
+        login_failure_delay=DELAY,
+        login_failure_max_delay=0.5,
+    ) as p:
         yield p
 
 
 def attempt(p: Platform, username: str, password: str, ip: str = "198.51.100.1") -> httpx.Response:
-    return httpx.post(p.url + "/api/auth/login", json={"username": username, "password": password},
-                      headers={"X-Forwarded-For": ip}, timeout=30)
+    return httpx.post(
+        p.url + "/api/auth/login",
+        json={"username": username, "password": password},
+        headers={"X-Forwarded-For": ip},
+        timeout=30,
+    )
 
 
 def test_guessing_one_account_is_bounded_then_locked(guarded: Platform) -> None:
@@ -93,8 +103,7 @@ def test_guessing_across_accounts_from_one_address_is_bounded(guarded: Platform)
 def test_concurrent_guesses_cannot_race_past_the_limit(guarded: Platform) -> None:
     guarded.signup("erin", "erin-secret-pw")
     with ThreadPoolExecutor(max_workers=12) as pool:
-        statuses = list(pool.map(lambda i: attempt(guarded, "erin", f"p{i}", ip=f"192.0.2.{i}").status_code,
-                                 range(24)))
+        statuses = list(pool.map(lambda i: attempt(guarded, "erin", f"p{i}", ip=f"192.0.2.{i}").status_code, range(24)))
     assert statuses.count(401) <= MAX_FAILURES
     assert statuses.count(429) >= 24 - MAX_FAILURES
     assert 200 not in statuses

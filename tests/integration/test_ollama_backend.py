@@ -32,17 +32,45 @@ class FakeOllama:
 
         async def lines() -> AsyncIterator[bytes]:
             for w in words:
-                yield (json.dumps({"model": body["model"], "created_at": "2026-01-01T00:00:00Z",
-                                   "message": {"role": "assistant", "content": w}, "done": False}) + "\n").encode()
-            yield (json.dumps({"model": body["model"], "created_at": "2026-01-01T00:00:00Z",
-                               "message": {"role": "assistant", "content": ""}, "done": True, "done_reason": "stop",
-                               "prompt_eval_count": 9, "eval_count": 3}) + "\n").encode()
+                yield (
+                    json.dumps(
+                        {
+                            "model": body["model"],
+                            "created_at": "2026-01-01T00:00:00Z",
+                            "message": {"role": "assistant", "content": w},
+                            "done": False,
+                        }
+                    )
+                    + "\n"
+                ).encode()
+            yield (
+                json.dumps(
+                    {
+                        "model": body["model"],
+                        "created_at": "2026-01-01T00:00:00Z",
+                        "message": {"role": "assistant", "content": ""},
+                        "done": True,
+                        "done_reason": "stop",
+                        "prompt_eval_count": 9,
+                        "eval_count": 3,
+                    }
+                )
+                + "\n"
+            ).encode()
 
         if body.get("stream", True):
             return StreamingResponse(lines(), media_type="application/x-ndjson")
-        return JSONResponse({"model": body["model"], "created_at": "2026-01-01T00:00:00Z",
-                             "message": {"role": "assistant", "content": "".join(words)}, "done": True,
-                             "done_reason": "stop", "prompt_eval_count": 9, "eval_count": 3})
+        return JSONResponse(
+            {
+                "model": body["model"],
+                "created_at": "2026-01-01T00:00:00Z",
+                "message": {"role": "assistant", "content": "".join(words)},
+                "done": True,
+                "done_reason": "stop",
+                "prompt_eval_count": 9,
+                "eval_count": 3,
+            }
+        )
 
     def app(self) -> Starlette:
         return Starlette(routes=[Route("/api/tags", self.tags), Route("/api/chat", self.chat, methods=["POST"])])
@@ -53,11 +81,16 @@ def test_ollama_backend_end_to_end(data_dir: Path) -> None:
     with serve_app(fake.app()) as ollama:
         settings = make_settings(data_dir, llm_backend="auto", ollama_host=ollama, default_agent="chat")
         with serve_app(create_app(settings)) as url:
-            token = httpx.post(url + "/api/auth/login",
-                               json={"username": "admin", "password": "administrator"}).json()["access_token"]
+            token = httpx.post(url + "/api/auth/login", json={"username": "admin", "password": "administrator"}).json()[
+                "access_token"
+            ]
             h = {"Authorization": f"Bearer {token}"}
-            r = httpx.post(url + "/v1/chat/completions", headers=h, timeout=30,
-                           json={"model": "chat", "temperature": 0, "messages": [{"role": "user", "content": "hi"}]})
+            r = httpx.post(
+                url + "/v1/chat/completions",
+                headers=h,
+                timeout=30,
+                json={"model": "chat", "temperature": 0, "messages": [{"role": "user", "content": "hi"}]},
+            )
             assert r.status_code == 200, r.text
             assert r.json()["choices"][0]["message"]["content"] == "Hello from Ollama"
             assert r.json()["usage"]["total_tokens"] == 12

@@ -30,7 +30,9 @@ def test_non_streaming_completion(platform: Platform) -> None:
 def test_streaming_with_usage(platform: Platform) -> None:
     platform.llm.push("one two three four")
     stream = client(platform).chat.completions.create(
-        model="chat", messages=[{"role": "user", "content": "count"}], stream=True,
+        model="chat",
+        messages=[{"role": "user", "content": "count"}],
+        stream=True,
         stream_options={"include_usage": True},
     )
     chunks = list(stream)
@@ -49,8 +51,12 @@ def test_streaming_with_usage(platform: Platform) -> None:
 
 def test_stream_ends_with_done_line(platform: Platform) -> None:
     platform.llm.push("hello there")
-    with httpx.stream("POST", platform.v1 + "/chat/completions", headers=platform.headers(),
-                      json={"model": "chat", "stream": True, "messages": [{"role": "user", "content": "hi"}]}) as r:
+    with httpx.stream(
+        "POST",
+        platform.v1 + "/chat/completions",
+        headers=platform.headers(),
+        json={"model": "chat", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+    ) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
         assert r.headers["x-session-id"]
@@ -84,8 +90,9 @@ def test_seed_style_session_sends_only_new_message(platform: Platform) -> None:
     c = client(platform)
     sid = "seed-session"
     for turn in ("alpha", "beta", "gamma"):
-        c.chat.completions.create(model="chat", messages=[{"role": "user", "content": turn}],
-                                  extra_headers={"X-Session-Id": sid})
+        c.chat.completions.create(
+            model="chat", messages=[{"role": "user", "content": turn}], extra_headers={"X-Session-Id": sid}
+        )
     assert platform.llm.user_messages(-1) == ["alpha", "beta", "gamma"]
     assistants = [m["content"] for m in platform.llm.requests[-1]["messages"] if m["role"] == "assistant"]
     assert assistants == ["echo: alpha", "echo: beta"]
@@ -103,13 +110,17 @@ def test_regenerate_replaces_last_answer(platform: Platform) -> None:
     msgs_next = [*msgs, {"role": "assistant", "content": "a better answer"}, {"role": "user", "content": "q3"}]
     c.chat.completions.create(model="chat", messages=msgs_next, extra_body={"session_id": sid})
     sent = [(m["role"], m["content"]) for m in platform.llm.requests[-1]["messages"] if m["role"] != "system"]
-    assert sent == [("user", "q1"), ("assistant", "echo: q1"), ("user", "q2"),
-                    ("assistant", "a better answer"), ("user", "q3")]
+    assert sent == [
+        ("user", "q1"),
+        ("assistant", "echo: q1"),
+        ("user", "q2"),
+        ("assistant", "a better answer"),
+        ("user", "q3"),
+    ]
 
 
 def test_temperature_zero_is_sent_as_zero(platform: Platform) -> None:
-    client(platform).chat.completions.create(model="chat", temperature=0,
-                                             messages=[{"role": "user", "content": "x"}])
+    client(platform).chat.completions.create(model="chat", temperature=0, messages=[{"role": "user", "content": "x"}])
     assert platform.llm.requests[-1]["temperature"] == 0
 
 
@@ -128,8 +139,11 @@ def test_langchain_chatopenai_as_client(platform: Platform) -> None:
 
 def test_multipart_form_request(platform: Platform) -> None:
     platform.llm.push("form ok")
-    resp = httpx.post(platform.v1 + "/chat/completions", headers=platform.headers(),
-                      data={"messages": '[{"role":"user","content":"hi"}]', "model": "chat", "session_id": "form1"})
+    resp = httpx.post(
+        platform.v1 + "/chat/completions",
+        headers=platform.headers(),
+        data={"messages": '[{"role":"user","content":"hi"}]', "model": "chat", "session_id": "form1"},
+    )
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["choices"][0]["message"]["content"] == "form ok"
@@ -141,8 +155,11 @@ def test_multipart_form_request(platform: Platform) -> None:
 def test_openwebui_chat_id_header_maps_to_session(platform: Platform, ua: str) -> None:
     c = client(platform)
     for text in ("one", "two"):
-        c.chat.completions.create(model="chat", messages=[{"role": "user", "content": text}],
-                                  extra_headers={"X-OpenWebUI-Chat-Id": "webui-chat-1"})
+        c.chat.completions.create(
+            model="chat",
+            messages=[{"role": "user", "content": text}],
+            extra_headers={"X-OpenWebUI-Chat-Id": "webui-chat-1"},
+        )
     assert platform.llm.user_messages(-1) == ["one", "two"]
 
 
@@ -160,17 +177,20 @@ ASSISTANT: echo: first question
 def test_front_end_housekeeping_prompt_stays_out_of_the_session(platform: Platform) -> None:
     c = client(platform)
     headers = {"X-OpenWebUI-Chat-Id": "webui-chat-2"}
-    c.chat.completions.create(model="react", messages=[{"role": "user", "content": "first question"}],
-                              extra_headers=headers)
+    c.chat.completions.create(
+        model="react", messages=[{"role": "user", "content": "first question"}], extra_headers=headers
+    )
     platform.llm.push('{"title": "First question"}')
-    title = c.chat.completions.create(model="react", messages=[{"role": "user", "content": OPEN_WEBUI_TITLE}],
-                                      extra_headers=headers)
+    title = c.chat.completions.create(
+        model="react", messages=[{"role": "user", "content": OPEN_WEBUI_TITLE}], extra_headers=headers
+    )
     assert title.choices[0].message.content == '{"title": "First question"}'
     assert "tools" not in platform.llm.requests[-1], "answered by chat, without tools"
     sessions = httpx.get(platform.url + "/api/chat/sessions", headers=platform.headers()).json()
     assert [s["id"] for s in sessions["data"]] == ["webui-chat-2"]
-    c.chat.completions.create(model="chat", messages=[{"role": "user", "content": "second question"}],
-                              extra_headers=headers)
+    c.chat.completions.create(
+        model="chat", messages=[{"role": "user", "content": "second question"}], extra_headers=headers
+    )
     assert platform.llm.user_messages(-1) == ["first question", "second question"]
     import sqlite3
 

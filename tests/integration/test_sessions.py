@@ -28,18 +28,26 @@ def test_two_users_and_an_admin_through_the_whole_flow(platform: Platform) -> No
     alice, bob = platform.signup("alice"), platform.signup("bob")
     platform.llm.push("Hello Alice.", "Noted, Alice.")
     assert chat(platform, alice, "Hi, I am Alice and my secret is 42", "alice-only").status_code == 200
-    history = [{"role": "user", "content": "Hi, I am Alice and my secret is 42"},
-               {"role": "assistant", "content": "Hello Alice."},
-               {"role": "user", "content": "Remember it."}]
-    resp = httpx.post(platform.v1 + "/chat/completions", headers=platform.headers(alice),
-                      json={"model": "chat", "messages": history, "session_id": "alice-only"})
+    history = [
+        {"role": "user", "content": "Hi, I am Alice and my secret is 42"},
+        {"role": "assistant", "content": "Hello Alice."},
+        {"role": "user", "content": "Remember it."},
+    ]
+    resp = httpx.post(
+        platform.v1 + "/chat/completions",
+        headers=platform.headers(alice),
+        json={"model": "chat", "messages": history, "session_id": "alice-only"},
+    )
     assert resp.json()["choices"][0]["message"]["content"] == "Noted, Alice."
 
     # Bob: every way of reaching Alice's session id finds nothing of hers.
-    for method, path, body in (("GET", "/history/alice-only", None), ("GET", "/sessions/alice-only", None),
-                               ("PATCH", "/sessions/alice-only", {"title": "mine now"}),
-                               ("DELETE", "/sessions/alice-only", None),
-                               ("POST", "/sessions/alice-only/cancel", None)):
+    for method, path, body in (
+        ("GET", "/history/alice-only", None),
+        ("GET", "/sessions/alice-only", None),
+        ("PATCH", "/sessions/alice-only", {"title": "mine now"}),
+        ("DELETE", "/sessions/alice-only", None),
+        ("POST", "/sessions/alice-only/cancel", None),
+    ):
         denied = api(platform, method, path, bob, json=body)
         assert denied.status_code == 404, (method, path, denied.text)
         assert denied.json()["error"]["code"] == "session_not_found"
@@ -162,8 +170,9 @@ def test_deleting_a_running_session_stops_it_first(platform: Platform) -> None:
 def test_history_shows_tool_calls_and_results(platform: Platform) -> None:
     """A react turn whose tool fails (no tools app here) is stored and read back in OpenAI form."""
     token = platform.signup("tess")
-    platform.llm.push(Reply(tool_calls=[tool_call("websearch", {"query": "weather"}, "call_1")]),
-                      "I could not search, sorry.")
+    platform.llm.push(
+        Reply(tool_calls=[tool_call("websearch", {"query": "weather"}, "call_1")]), "I could not search, sorry."
+    )
     chat(platform, token, "weather?", "tools", model="react").raise_for_status()
     messages = api(platform, "GET", "/history/tools", token).json()["messages"]
     assert [m["role"] for m in messages] == ["user", "assistant", "tool", "assistant"]

@@ -68,10 +68,10 @@ def _docx() -> bytes:
     return buf.getvalue()
 
 
-def send(p: Platform, token: str, files: list[tuple[str, bytes]], session_id: str = "files",
-         text: str = "what did I send?") -> httpx.Response:
-    data = {"model": "chat", "session_id": session_id,
-            "messages": json.dumps([{"role": "user", "content": text}])}
+def send(
+    p: Platform, token: str, files: list[tuple[str, bytes]], session_id: str = "files", text: str = "what did I send?"
+) -> httpx.Response:
+    data = {"model": "chat", "session_id": session_id, "messages": json.dumps([{"role": "user", "content": text}])}
     parts = [("files", (name, content, "application/octet-stream")) for name, content in files]
     return httpx.post(p.v1 + "/chat/completions", headers=p.headers(token), data=data, files=parts, timeout=60)
 
@@ -90,20 +90,39 @@ def all_files(root: Path) -> set[str]:
 
 def test_metadata_of_every_format_reaches_the_model(platform: Platform) -> None:
     token = platform.signup("alice")
-    files = [("cities.csv", CSV), ("data.json", JSON), ("geometry.py", PY), ("notes.md", MD),
-             ("book.xlsx", _xlsx()), ("summary.pdf", _pdf()), ("plan.docx", _docx())]
+    files = [
+        ("cities.csv", CSV),
+        ("data.json", JSON),
+        ("geometry.py", PY),
+        ("notes.md", MD),
+        ("book.xlsx", _xlsx()),
+        ("summary.pdf", _pdf()),
+        ("plan.docx", _docx()),
+    ]
     resp = send(platform, token, files)
     assert resp.status_code == 200, resp.text
     prompt = system_prompt(platform)
     for expected in (
-        "cities.csv", "3 rows x 3 columns", "columns: city (", "population (int64)", "area (float64)", "Paris",
+        "cities.csv",
+        "3 rows x 3 columns",
+        "columns: city (",
+        "population (int64)",
+        "area (float64)",
+        "Paris",
         "JSON object with 3 keys: name (string), items (array), owner (object)",
-        "def area(radius: float, *, precise: bool=False) -> float", "class Shape(Base)", "def scale(self, factor)",
+        "def area(radius: float, *, precise: bool=False) -> float",
+        "class Shape(Base)",
+        "def scale(self, factor)",
         "async def fetch(url)",
         "headings: # Report; ## Findings",
-        "Excel workbook, 2 sheet(s)", "sheet 'stock': 2 rows x 2 columns", "qty (int64)", "sheet 'sales'",
-        "PDF, 1 page(s), title: Q3 summary", "Quarterly revenue grew strongly",
-        "Word document, 2 paragraphs", "headings: Project plan",
+        "Excel workbook, 2 sheet(s)",
+        "sheet 'stock': 2 rows x 2 columns",
+        "qty (int64)",
+        "sheet 'sales'",
+        "PDF, 1 page(s), title: Q3 summary",
+        "Quarterly revenue grew strongly",
+        "Word document, 2 paragraphs",
+        "headings: Project plan",
     ):
         assert expected in prompt, f"{expected!r} missing from:\n{prompt}"
 
@@ -112,18 +131,28 @@ def test_metadata_of_every_format_reaches_the_model(platform: Platform) -> None:
     assert (folder / "cities.csv").read_bytes() == CSV
 
     # A later turn without files still tells the model what the session holds.
-    history = [{"role": "user", "content": "what did I send?"}, resp.json()["choices"][0]["message"],
-               {"role": "user", "content": "and the columns?"}]
-    httpx.post(platform.v1 + "/chat/completions", headers=platform.headers(token),
-               json={"model": "chat", "session_id": "files", "messages": history}).raise_for_status()
+    history = [
+        {"role": "user", "content": "what did I send?"},
+        resp.json()["choices"][0]["message"],
+        {"role": "user", "content": "and the columns?"},
+    ]
+    httpx.post(
+        platform.v1 + "/chat/completions",
+        headers=platform.headers(token),
+        json={"model": "chat", "session_id": "files", "messages": history},
+    ).raise_for_status()
     assert "population (int64)" in system_prompt(platform)
 
 
 def test_corrupt_files_are_described_not_fatal(platform: Platform) -> None:
     token = platform.signup("bob")
-    files = [("broken.json", b'{"unterminated": '), ("broken.pdf", b"%PDF-1.7 garbage"),
-             ("broken.xlsx", b"PK\x03\x04 not really a zip"), ("broken.py", b"def oops(:\n"),
-             ("broken.csv", b'a,b\n"unclosed,1\n')]
+    files = [
+        ("broken.json", b'{"unterminated": '),
+        ("broken.pdf", b"%PDF-1.7 garbage"),
+        ("broken.xlsx", b"PK\x03\x04 not really a zip"),
+        ("broken.py", b"def oops(:\n"),
+        ("broken.csv", b'a,b\n"unclosed,1\n'),
+    ]
     resp = send(platform, token, files)
     assert resp.status_code == 200, resp.text
     prompt = system_prompt(platform)
@@ -148,10 +177,18 @@ def test_path_traversal_names_stay_inside_the_session_folder(platform: Platform)
         assert send(platform, token, [(evil, b"hello")], session_id="t2").status_code == 200
     folder = data_dir / "uploads" / user_id(platform, token) / "t2"
     assert sorted(f.name for f in folder.iterdir() if f.is_file()) == [
-        "evil (1).txt", "evil (2).txt", "evil (3).txt", "evil.txt"]
+        "evil (1).txt",
+        "evil (2).txt",
+        "evil (3).txt",
+        "evil.txt",
+    ]
     new = all_files(data_dir) - before
-    outside = [f for f in new if not f.startswith(f"uploads/{user_id(platform, token)}/t2/")
-               and not f.endswith((".db", ".db-wal", ".db-shm", ".log"))]
+    outside = [
+        f
+        for f in new
+        if not f.startswith(f"uploads/{user_id(platform, token)}/t2/")
+        and not f.endswith((".db", ".db-wal", ".db-shm", ".log"))
+    ]
     assert outside == []
 
 
@@ -164,14 +201,17 @@ def test_same_name_twice_keeps_both(platform: Platform) -> None:
     assert (folder / "data (1).csv").read_bytes() == b"a\n2\n"
 
 
-@pytest.mark.parametrize(("name", "content"), [
-    ("tool.exe", b"MZ\x90\x00"),
-    ("noext", b"hello"),
-    ("picture.png", b"this is not a png"),
-    ("report.pdf", b"<html>not a pdf</html>"),
-    ("table.xlsx", b"a,b\n1,2\n"),
-    ("notes.txt", b"text\x00with\x00nul bytes"),
-])
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("tool.exe", b"MZ\x90\x00"),
+        ("noext", b"hello"),
+        ("picture.png", b"this is not a png"),
+        ("report.pdf", b"<html>not a pdf</html>"),
+        ("table.xlsx", b"a,b\n1,2\n"),
+        ("notes.txt", b"text\x00with\x00nul bytes"),
+    ],
+)
 def test_wrong_types_are_415_and_nothing_is_written(platform: Platform, name: str, content: bytes) -> None:
     token = platform.signup("erin")
     resp = send(platform, token, [("fine.csv", b"a\n1\n"), (name, content)])
@@ -203,8 +243,10 @@ def test_tools_app_down_upload_still_succeeds(platform: Platform) -> None:
 
 
 def _workspace_file(p: Platform, uid: str, sid: str, name: str) -> httpx.Response:
-    return httpx.get(f"{p.settings.tools_url}/api/tools/python_coder/files/{sid}/{name}",
-                     headers={"X-API-Key": p.settings.tools_key, "X-User-Id": uid})
+    return httpx.get(
+        f"{p.settings.tools_url}/api/tools/python_coder/files/{sid}/{name}",
+        headers={"X-API-Key": p.settings.tools_key, "X-User-Id": uid},
+    )
 
 
 def test_upload_is_copied_to_the_workspace_and_delete_removes_everything(platform_with_tools: Platform) -> None:

@@ -54,8 +54,10 @@ async def _user(db: DBDep, ref: str) -> User:
 
 @router.get("/users")
 async def list_users(
-    db: DBDep, admin: AdminUser,
-    limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
+    db: DBDep,
+    admin: AdminUser,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
 ) -> dict[str, Any]:
     total = int((await db.exec(select(func.count()).select_from(User))).one())
     users = (await db.exec(select(User).order_by(User.username).offset(offset).limit(limit))).all()
@@ -101,8 +103,11 @@ async def delete_user(ref: str, services: ServicesDep, db: DBDep, admin: AdminUs
 @router.get("/model")
 async def get_model(services: ServicesDep, db: DBDep, admin: AdminUser) -> dict[str, Any]:
     chosen = await runtime_settings.get_value(db, runtime_settings.DEFAULT_MODEL_KEY)
-    return {"model": chosen or services.llm.info.model, "overridden": chosen is not None,
-            "backend": services.llm.info.name}
+    return {
+        "model": chosen or services.llm.info.model,
+        "overridden": chosen is not None,
+        "backend": services.llm.info.name,
+    }
 
 
 @router.post("/model")
@@ -114,5 +119,9 @@ async def set_model(body: ModelIn, services: ServicesDep, db: DBDep, admin: Admi
         raise APIError(400, f"{name!r} is an agent, not a backend model", param="model", code="not_a_model")
     await runtime_settings.set_value(db, runtime_settings.DEFAULT_MODEL_KEY, name)
     listed = name in await services.llm.list_models() if name else True
-    return {"model": name or services.llm.info.model, "overridden": bool(name), "listed_by_backend": listed,
-            "backend": services.llm.info.name}
+    return {
+        "model": name or services.llm.info.model,
+        "overridden": bool(name),
+        "listed_by_backend": listed,
+        "backend": services.llm.info.name,
+    }

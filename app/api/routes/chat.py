@@ -75,8 +75,12 @@ def _resolve_agent(services: Services, body: ChatCompletionRequest) -> tuple[str
     agents = services.graphs
     if body.agent_type:
         if body.agent_type not in agents:
-            raise APIError(400, f"unknown agent_type {body.agent_type!r}; choose one of {', '.join(agents)}",
-                           param="agent_type", code="unknown_agent")
+            raise APIError(
+                400,
+                f"unknown agent_type {body.agent_type!r}; choose one of {', '.join(agents)}",
+                param="agent_type",
+                code="unknown_agent",
+            )
         model = body.model if body.model and body.model not in agents else None
         return body.agent_type, model
     if body.model in agents:
@@ -86,8 +90,11 @@ def _resolve_agent(services: Services, body: ChatCompletionRequest) -> tuple[str
 
 
 def _session_id(body: ChatCompletionRequest, header_sid: str | None, webui_chat: str | None) -> str:
-    for candidate, name in ((body.session_id, "session_id"), (header_sid, "X-Session-Id"),
-                            (webui_chat, "X-OpenWebUI-Chat-Id")):
+    for candidate, name in (
+        (body.session_id, "session_id"),
+        (header_sid, "X-Session-Id"),
+        (webui_chat, "X-OpenWebUI-Chat-Id"),
+    ):
         if candidate:
             try:
                 return check_session_id(candidate) or sessions.new_session_id()
@@ -145,8 +152,15 @@ async def chat_completions(
             await _record(services, user, session_id, agent, result)
         reasoning = "".join(str(s.get("text", "")).rstrip() + "\n" for s in result.steps) or None
         return JSONResponse(
-            completion_response(completion_id=new_completion_id(), model=model_name, content=result.answer,
-                                usage=result.usage, session_id=session_id, steps=result.steps, reasoning=reasoning),
+            completion_response(
+                completion_id=new_completion_id(),
+                model=model_name,
+                content=result.answer,
+                usage=result.usage,
+                session_id=session_id,
+                steps=result.steps,
+                reasoning=reasoning,
+            ),
             headers=headers,
         )
 
@@ -158,8 +172,9 @@ async def chat_completions(
         raise first.error
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     sse = _sse(services, user, session_id, agent, model_name, first, handle, include_usage, ephemeral)
-    return StreamingResponse(sse, media_type="text/event-stream",
-                             headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        sse, media_type="text/event-stream", headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
 
 
 async def _collect(handle: RunHandle) -> RunResult:

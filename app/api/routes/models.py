@@ -22,6 +22,13 @@ async def list_models(services: ServicesDep, user: CurrentUser) -> dict[str, Any
     ]
     for model in await services.llm.list_models():
         if model not in services.graphs:
-            data.append({"id": model, "object": "model", "created": _STARTED,
-                         "owned_by": services.llm.info.name, "x_kind": "backend_model"})
+            data.append(
+                {
+                    "id": model,
+                    "object": "model",
+                    "created": _STARTED,
+                    "owned_by": services.llm.info.name,
+                    "x_kind": "backend_model",
+                }
+            )
     return {"object": "list", "data": data}

@@ -38,8 +38,14 @@ class SessionUpdate(BaseModel):
 
 
 def _public(row: ChatSession) -> SessionPublic:
-    return SessionPublic(id=row.session_id, title=row.title, agent=row.agent, created_at=row.created_at,
-                         updated_at=row.updated_at, message_count=row.message_count)
+    return SessionPublic(
+        id=row.session_id,
+        title=row.title,
+        agent=row.agent,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        message_count=row.message_count,
+    )
 
 
 def _not_found(session_id: str) -> APIError:
@@ -59,14 +65,22 @@ async def _owned(db: DBDep, owner_id: str, session_id: str) -> ChatSession:
 
 @router.get("/sessions")
 async def list_sessions(
-    db: DBDep, user: CurrentUser,
-    limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0),
+    db: DBDep,
+    user: CurrentUser,
+    limit: int = Query(50, ge=1, le=200),
+    offset: int = Query(0, ge=0),
 ) -> dict[str, Any]:
     """Newest activity first."""
     rows = await sessions.list_sessions(db, user.id, limit=limit, offset=offset)
     total = await sessions.count_sessions(db, user.id)
-    return {"object": "list", "data": [_public(r) for r in rows], "total": total, "limit": limit,
-            "offset": offset, "has_more": offset + len(rows) < total}
+    return {
+        "object": "list",
+        "data": [_public(r) for r in rows],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "has_more": offset + len(rows) < total,
+    }
 
 
 @router.get("/sessions/{session_id}")
@@ -98,7 +112,10 @@ async def delete_session(session_id: str, services: ServicesDep, db: DBDep, user
 
 @router.post("/sessions/{session_id}/cancel")
 async def cancel_session(
-    session_id: str, services: ServicesDep, db: DBDep, user: CurrentUser,
+    session_id: str,
+    services: ServicesDep,
+    db: DBDep,
+    user: CurrentUser,
     user_id: str | None = Query(None, description="admins only: the owner of the session"),
 ) -> dict[str, Any]:
     """Stop this session's running request (it is rolled back). `cancelled` is false when
@@ -123,8 +140,7 @@ async def history(session_id: str, services: ServicesDep, db: DBDep, user: Curre
     """The messages stored in the session's checkpoint, in OpenAI format."""
     row = await _owned(db, user.id, session_id)
     messages = await _stored_messages(services, row)
-    return {"id": session_id, "object": "chat.history", "title": row.title, "agent": row.agent,
-            "messages": messages}
+    return {"id": session_id, "object": "chat.history", "title": row.title, "agent": row.agent, "messages": messages}
 
 
 async def _stored_messages(services: Services, row: ChatSession) -> list[dict[str, Any]]:
