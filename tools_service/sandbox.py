@@ -55,7 +55,6 @@ class RunResult:
     exit_code: int
     duration_ms: int
     truncated: bool = False
-    timed_out: bool = False
     stopped: str | None = None  # why the service stopped the run: "timeout", "quota", "output"
     files: list[dict[str, object]] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
@@ -257,7 +256,6 @@ class Sandbox:
             exit_code=rc if rc is not None else -9,
             duration_ms=int((time.perf_counter() - t0) * 1000),
             truncated=out.total > cap or err.total > cap,
-            timed_out=stopped[:1] == ["timeout"],
             stopped=stopped[0] if stopped else None,
         )
 
