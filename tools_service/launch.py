@@ -50,6 +50,10 @@ class Limits:
     concurrent: int
 
     @property
+    def quota_bytes(self) -> int:
+        return self.quota_mb * 1024 * 1024
+
+    @property
     def all_processes(self) -> int:
         """The sandbox uid's process bound across concurrent runs (each also has bwrap itself)."""
         return (self.max_processes + 2) * self.concurrent

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from settings import Settings
 from tools_service.launch import Launcher, Limits
-from tools_service.workspace import Workspaces
+from tools_service.workspace import WalkStats, Workspaces
 
 __all__ = ["Limits", "RunResult", "Sandbox", "SANDBOX_FIX_HINT"]
 
@@ -270,10 +270,8 @@ class Sandbox:
         stopped: list[str],
     ) -> RunResult:
         """Enforce the quota after the run (the files this run touched go if it overflowed)."""
-        quota = self.limits.quota_mb * 1024 * 1024
-        usage = self.workspaces.usage(workspace)
         removed: list[str] = []
-        if usage.total_bytes > quota or usage.files > self.limits.max_files:
+        if self._over_quota(self.workspaces.usage(workspace)):
             removed = self.workspaces.remove_changed(workspace, started_ns)
             if not stopped:
                 stopped.append("quota")
@@ -290,11 +288,13 @@ class Sandbox:
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             stdin.close()
 
+    def _over_quota(self, usage: WalkStats) -> bool:
+        return usage.total_bytes > self.limits.quota_bytes or usage.files > self.limits.max_files
+
     async def _watch(self, workspace: Path, on_over: Callable[[], None]) -> None:
-        quota = self.limits.quota_mb * 1024 * 1024
         while True:
             await asyncio.sleep(_WATCH_INTERVAL)
             usage = await asyncio.to_thread(self.workspaces.usage, workspace, self.limits.max_files + 1)
-            if usage.total_bytes > quota or usage.files > self.limits.max_files:
+            if self._over_quota(usage):
                 on_over()
                 return

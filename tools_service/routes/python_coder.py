@@ -133,7 +133,7 @@ async def run_code(body: PythonCoderRequest, request: Request, caller: CurrentCa
     workspace = await asyncio.to_thread(engine.workspaces.ensure, caller.user_id, body.session_id)
     usage = await asyncio.to_thread(engine.workspaces.usage, workspace)
     quota_mb = settings.python_exec_workspace_quota_mb
-    if usage.total_bytes > quota_mb * 1024 * 1024:
+    if usage.total_bytes > engine.sandbox.limits.quota_bytes:
         return fail(
             f"the workspace is over its {quota_mb} MB quota ({usage.total_bytes // (1024 * 1024)} MB): "
             "delete files before running more code",
@@ -216,7 +216,7 @@ async def upload_file(
     try:
         workspace = await asyncio.to_thread(engine.workspaces.ensure, caller.user_id, session_id)
         usage = await asyncio.to_thread(engine.workspaces.usage, workspace)
-        room = settings.python_exec_workspace_quota_mb * 1024 * 1024 - usage.total_bytes
+        room = engine.sandbox.limits.quota_bytes - usage.total_bytes
         limit = max(0, min(settings.max_file_size_bytes, room))
         chunks = iter(lambda: file.file.read(1 << 20), b"")
         size = await asyncio.to_thread(engine.workspaces.write_file, workspace, name, chunks, limit)
