@@ -167,12 +167,18 @@ class Workspaces:
     # -- file access ----------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _open_dir(self, workspace: Path, parts: list[str], create: bool = False) -> Iterator[int]:
-        """A directory fd for `parts` inside `workspace`, walked component by component with O_NOFOLLOW."""
+    def _open_dir(self, workspace: Path, relpath: str, create: bool = False) -> Iterator[tuple[int, str]]:
+        """(fd of the folder holding `relpath`, the file's name in it): `relpath` validated, then
+        walked component by component with O_NOFOLLOW. A workspace that is missing (or a
+        symlink) answers 404 before the name is looked at."""
         flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-        fd = os.open(workspace, flags)
         try:
-            for part in parts:
+            fd = os.open(workspace, flags)
+        except OSError as exc:
+            raise WorkspaceError(404, "file not found") from exc
+        try:
+            *folders, name = safe_name(relpath)
+            for part in folders:
                 if create:
                     with contextlib.suppress(FileExistsError):
                         os.mkdir(part, 0o755, dir_fd=fd)
@@ -180,20 +186,19 @@ class Workspaces:
                             os.chown(part, self.owner_uid, self.owner_uid, dir_fd=fd, follow_symlinks=False)
                 try:
                     nxt = os.open(part, flags, dir_fd=fd)
-                except (NotADirectoryError, FileNotFoundError, OSError) as exc:
+                except OSError as exc:  # ENOTDIR, ENOENT, ELOOP for a symlink
                     raise WorkspaceError(404, "file not found") from exc
                 os.close(fd)
                 fd = nxt
-            yield fd
+            yield fd, name
         finally:
             os.close(fd)
 
     def open_file(self, workspace: Path, relpath: str) -> tuple[int, int]:
         """(fd, size) of a regular file in the workspace; the caller closes the fd."""
-        parts = safe_name(relpath)
-        with self._open_dir(workspace, parts[:-1]) as dir_fd:
+        with self._open_dir(workspace, relpath) as (dir_fd, name):
             try:
-                fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd)
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd)
             except OSError as exc:  # ELOOP for a symlink, ENOENT, ...
                 raise WorkspaceError(404, "file not found") from exc
         st = os.fstat(fd)
@@ -205,8 +210,7 @@ class Workspaces:
     def write_file(self, workspace: Path, relpath: str, chunks: Iterator[bytes], max_bytes: int) -> int:
         """Write a file atomically: a fresh temp file, then rename over whatever entry was there
         (a planted symlink is replaced, never written through)."""
-        parts = safe_name(relpath)
-        with self._open_dir(workspace, parts[:-1], create=True) as dir_fd:
+        with self._open_dir(workspace, relpath, create=True) as (dir_fd, name):
             tmp = f".upload-{uuid.uuid4().hex}"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=dir_fd)
             written = 0
@@ -224,7 +228,7 @@ class Workspaces:
                 os.close(fd)
                 fd = -1
                 try:
-                    os.rename(tmp, parts[-1], src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+                    os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
                 except IsADirectoryError as exc:
                     raise WorkspaceError(409, "a folder with that name exists") from exc
             except BaseException:
@@ -237,10 +241,9 @@ class Workspaces:
 
     def delete_file(self, workspace: Path, relpath: str) -> None:
         """Remove one file (unlink never follows a symlink: a planted link is removed, not its target)."""
-        parts = safe_name(relpath)
-        with self._open_dir(workspace, parts[:-1]) as dir_fd:
+        with self._open_dir(workspace, relpath) as (dir_fd, name):
             try:
-                os.unlink(parts[-1], dir_fd=dir_fd)
+                os.unlink(name, dir_fd=dir_fd)
             except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
                 raise WorkspaceError(404, "file not found") from exc
 

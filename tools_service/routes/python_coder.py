@@ -189,8 +189,6 @@ async def read_file(session_id: str, filename: str, request: Request, caller: Cu
     engine = _engine(request)
     try:
         workspace = engine.workspaces.path(caller.user_id, session_id)
-        if not engine.workspaces.exists(caller.user_id, session_id):
-            raise WorkspaceError(404, "file not found")
         fd, size = await asyncio.to_thread(engine.workspaces.open_file, workspace, filename)
     except WorkspaceError as exc:
         raise _workspace_error(exc) from exc
@@ -241,8 +239,6 @@ async def delete_file(session_id: str, filename: str, request: Request, caller: 
     engine = _engine(request)
     try:
         workspace = engine.workspaces.path(caller.user_id, session_id)
-        if not engine.workspaces.exists(caller.user_id, session_id):
-            raise WorkspaceError(404, "file not found")
         await asyncio.to_thread(engine.workspaces.delete_file, workspace, filename)
     except WorkspaceError as exc:
         raise _workspace_error(exc) from exc
