@@ -68,6 +68,11 @@ def test_malformed_json_is_400(platform: Platform) -> None:
     assert "JSON" in err["message"]
 
 
+def test_body_that_is_not_utf8_is_400(platform: Platform) -> None:
+    err = assert_envelope(post(platform, content=b'{"model": "chat", "messages": "\xff"}'), 400)
+    assert "JSON" in err["message"]
+
+
 def test_unknown_agent_names_the_choices(platform: Platform) -> None:
     err = assert_envelope(post(platform, {"agent_type": "nope", "messages": [{"role": "user", "content": "x"}]}), 400)
     assert "chat" in err["message"]
