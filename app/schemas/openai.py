@@ -19,6 +19,7 @@ __all__ = [
 ]
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
+SESSION_ID_MAX = 128  # also the tools app's limit for a workspace folder name
 
 
 class ChatMessageIn(BaseModel):
@@ -63,7 +64,7 @@ class ChatCompletionRequest(BaseModel):
     user: str | None = None
     # extensions
     agent_type: str | None = None
-    session_id: str | None = Field(default=None, max_length=128)
+    session_id: str | None = Field(default=None, max_length=SESSION_ID_MAX)
 
     @field_validator("session_id")
     @classmethod
@@ -80,6 +81,8 @@ def _check_session_id(value: str | None) -> str | None:
         return None
     if not all(c.isascii() and (c.isalnum() or c in "-_.") for c in value) or value.startswith("."):
         raise ValueError("session_id may contain only ASCII letters, digits, '-', '_' and '.' (not first)")
+    if len(value) > SESSION_ID_MAX:  # the body's Field says so too; headers come only through here
+        raise ValueError(f"session_id may be at most {SESSION_ID_MAX} characters")
     return value
 
 

@@ -73,6 +73,15 @@ def test_body_that_is_not_utf8_is_400(platform: Platform) -> None:
     assert "JSON" in err["message"]
 
 
+@pytest.mark.parametrize("header", ["X-Session-Id", "X-OpenWebUI-Chat-Id"])
+def test_overlong_session_id_header_is_400(platform: Platform, header: str) -> None:
+    body = {"model": "chat", "messages": [{"role": "user", "content": "hi"}]}
+    resp = post(platform, body, headers={header: "a" * 129})
+    err = assert_envelope(resp, 400)
+    assert err["param"] == "session_id"
+    assert platform.llm.requests == []
+
+
 def test_unknown_agent_names_the_choices(platform: Platform) -> None:
     err = assert_envelope(post(platform, {"agent_type": "nope", "messages": [{"role": "user", "content": "x"}]}), 400)
     assert "chat" in err["message"]
