@@ -8,7 +8,6 @@ app vouches for. Identity never comes from a request body.
 from __future__ import annotations
 
 import hmac
-import re
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -17,10 +16,9 @@ from fastapi import Depends, Header, Request
 from app.errors import APIError
 from app.security import TokenError, decode_access_token
 from settings import Settings
+from tools_service.workspace import USER_ID_RE
 
 __all__ = ["Caller", "CurrentCaller", "get_caller", "USER_ID_RE"]
-
-USER_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 __all__ = [
     "SESSION_ID_RE",
+    "USER_ID_RE",
     "WorkspaceError",
     "WalkStats",
     "Workspaces",
@@ -30,7 +31,8 @@ __all__ = [
 
 # The main app's session ids (ASCII letters, digits, `_ - .`, not starting with a dot, <= 128).
 SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")
-_USER_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# User ids as the tools app accepts them (`tools_service.auth`): also a folder name here.
+USER_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # One path component of a workspace file: no separators, no NUL, not `.`/`..`, no leading dot-dot games.
 _COMPONENT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+=@,() -]{0,254}$")
 _MAX_DEPTH = 16
@@ -75,7 +77,7 @@ class Workspaces:
     # -- locating -------------------------------------------------------------------
 
     def path(self, user_id: str, session_id: str) -> Path:
-        if not _USER_ID_RE.match(user_id):
+        if not USER_ID_RE.match(user_id):
             raise WorkspaceError(400, "invalid user id")
         if not SESSION_ID_RE.match(session_id):
             raise WorkspaceError(400, "invalid session_id: 1-128 of letters, digits, _ - . (no leading dot)")
