@@ -44,8 +44,6 @@ def _clip(text: str, limit: int = _STREAM_CHARS) -> str:
 
 def format_result(result: ToolResult) -> str:
     """The envelope as the model sees it: the answer, then the tool's key data, clipped."""
-    if not result.success and not result.data:
-        return f"Error: {result.answer}"
     parts = [result.answer if result.success else f"Error: {result.answer}"]
     data = result.data
     if "stdout" in data or "stderr" in data:
