@@ -13,6 +13,7 @@ __all__ = [
     "ChatCompletionRequest",
     "StreamOptions",
     "Usage",
+    "check_session_id",
     "new_completion_id",
     "completion_response",
     "completion_chunk",
@@ -69,14 +70,14 @@ class ChatCompletionRequest(BaseModel):
     @field_validator("session_id")
     @classmethod
     def _session_chars(cls, value: str | None) -> str | None:
-        return _check_session_id(value)
+        return check_session_id(value)
 
     @property
     def token_limit(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
 
 
-def _check_session_id(value: str | None) -> str | None:
+def check_session_id(value: str | None) -> str | None:
     if value is None or value == "":
         return None
     if not all(c.isascii() and (c.isalnum() or c in "-_.") for c in value) or value.startswith("."):
@@ -84,9 +85,6 @@ def _check_session_id(value: str | None) -> str | None:
     if len(value) > SESSION_ID_MAX:  # the body's Field says so too; headers come only through here
         raise ValueError(f"session_id may be at most {SESSION_ID_MAX} characters")
     return value
-
-
-check_session_id = _check_session_id
 
 
 class Usage(BaseModel):
