@@ -44,6 +44,14 @@ EXPANSION_TIMEOUT_S = 30.0
 MAX_CANDIDATES = 2000
 
 
+def _manifest_key(path: Path) -> tuple[int, int]:
+    """`store.manifest_key` of a collection that exists; 404 for one that does not (or is gone)."""
+    key = store.manifest_key(path)
+    if key == (0, 0):
+        raise APIError(404, f"collection {path.name!r} not found", code="collection_not_found")
+    return key
+
+
 @dataclass(frozen=True)
 class ParsedFile:
     filename: str
@@ -94,9 +102,7 @@ class RagEngine:
 
     async def _snapshot(self, user: str, name: str) -> tuple[Path, store.Snapshot]:
         path = self._path(user, name)
-        key = store.manifest_key(path)
-        if key == (0, 0):
-            raise APIError(404, f"collection {name!r} not found", code="collection_not_found")
+        key = _manifest_key(path)
         cached = self._cache.get((user, name))
         if cached is not None and cached.key == key:
             return path, cached
@@ -109,8 +115,7 @@ class RagEngine:
 
     def _load_locked(self, path: Path) -> store.Snapshot:
         with self._file_lock(path):
-            if store.manifest_key(path) == (0, 0):
-                raise APIError(404, f"collection {path.name!r} not found", code="collection_not_found")
+            _manifest_key(path)
             try:
                 return store.load(path)
             except (OSError, ValueError, KeyError, RuntimeError) as exc:  # RuntimeError: FAISS read errors
@@ -162,8 +167,7 @@ class RagEngine:
 
     def _delete_dir(self, path: Path) -> None:
         with self._file_lock(path):
-            if not (path / store.MANIFEST).exists():
-                raise APIError(404, f"collection {path.name!r} not found", code="collection_not_found")
+            _manifest_key(path)
             trash = path.parent / f".trash-{path.name}-{uuid.uuid4().hex}"
             os.rename(path, trash)  # atomic: readers see it whole or not at all
         shutil.rmtree(trash, ignore_errors=True)
@@ -200,10 +204,7 @@ class RagEngine:
     @staticmethod
     def _current(path: Path, cached: store.Snapshot) -> store.Snapshot:
         """The committed snapshot, reusing `cached` unless another worker committed since."""
-        key = store.manifest_key(path)
-        if key == (0, 0):
-            raise APIError(404, f"collection {path.name!r} not found", code="collection_not_found")
-        return cached if cached.key == key else store.load(path)
+        return cached if cached.key == _manifest_key(path) else store.load(path)
 
     def _commit_add(
         self, path: Path, cached: store.Snapshot, new_docs: list[store.NewDocument], dims: set[int]
