@@ -149,12 +149,8 @@ async def _read_checked(files: list[UploadFile], limit: int, limit_mb: int) -> l
         )
     out: list[tuple[str, bytes]] = []
     for name, upload in zip(names, files, strict=True):
-        if upload.size is not None and upload.size > limit:
-            raise APIError(
-                413, f"{name} is larger than MAX_FILE_SIZE_MB={limit_mb}; nothing was indexed", code="file_too_large"
-            )
-        data = await upload.read(limit + 1)
-        if len(data) > limit:
+        # the declared size refuses a large file unread; the read (one byte past the limit) checks the rest
+        if (upload.size is not None and upload.size > limit) or len(data := await upload.read(limit + 1)) > limit:
             raise APIError(
                 413, f"{name} is larger than MAX_FILE_SIZE_MB={limit_mb}; nothing was indexed", code="file_too_large"
             )
