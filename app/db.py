@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 from sqlalchemy import event
@@ -130,10 +129,6 @@ class Database:
 
     def session(self) -> AsyncSession:
         return self.sessionmaker()
-
-    async def sessions(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessionmaker() as db:
-            yield db
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -233,9 +233,6 @@ class LLMService:
             settings,
         )
 
-    def model_for(self, *, model: str | None, temperature: float | None, max_tokens: int | None) -> BaseChatModel:
-        return with_options(self.llm, temperature=temperature, max_tokens=max_tokens, model=model)
-
     async def list_models(self) -> list[str]:
         if self.info.name == "injected":
             return [self.info.model]

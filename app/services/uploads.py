@@ -28,7 +28,7 @@ from app.services import file_metadata, runtime_settings
 from app.services.container import Services
 from app.services.sessions import uploads_dir
 
-__all__ = ["ALLOWED_EXTENSIONS", "MAX_FILES", "safe_filename", "attach_files", "describe_session", "default_model"]
+__all__ = ["ALLOWED_EXTENSIONS", "MAX_FILES", "safe_filename", "attach_files", "default_model"]
 
 log = logging.getLogger(__name__)
 
@@ -180,10 +180,6 @@ async def attach_files(services: Services, user: User, session_id: str, files: l
         workspace = await _copy_to_workspace(services, user.id, session_id, path.name, item.content)
         await asyncio.to_thread(_write_meta, path, len(item.content), description, workspace)
     return await asyncio.to_thread(_read_descriptions, folder)
-
-
-async def describe_session(services: Services, user: User, session_id: str) -> str:
-    return await asyncio.to_thread(_read_descriptions, uploads_dir(services.settings.data_dir, user.id, session_id))
 
 
 async def default_model(services: Services, db: AsyncSession) -> str | None:
