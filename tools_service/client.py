@@ -146,7 +146,7 @@ class ToolsClient:
 
     async def read_file(self, user_id: str, session_id: str, filename: str) -> bytes:
         """The bytes of a workspace file; raises `ToolsClientError` (404 when absent)."""
-        return await self._get_bytes(user_id, f"/api/tools/python_coder/files/{session_id}/{filename}")
+        return (await self._get(user_id, f"/api/tools/python_coder/files/{session_id}/{filename}")).content
 
     # -- service -----------------------------------------------------------------------
 
@@ -163,19 +163,19 @@ class ToolsClient:
             return False
         return response.status_code == 200
 
-    async def _get_bytes(self, user_id: str, path: str) -> bytes:
+    async def _get(self, user_id: str, path: str) -> httpx.Response:
         try:
             response = await self._http.get(path, headers={"X-User-Id": user_id})
         except httpx.HTTPError as exc:
             raise ToolsClientError(0, f"tools service unavailable: {exc}") from exc
         if response.status_code >= 400:
             raise ToolsClientError(response.status_code, _error_message(response))
-        return response.content
+        return response
 
     async def _get_json(self, user_id: str, path: str) -> dict[str, Any]:
-        content = await self._get_bytes(user_id, path)
+        response = await self._get(user_id, path)
         try:
-            body = httpx.Response(200, content=content).json()
+            body = response.json()
         except ValueError as exc:
             raise ToolsClientError(502, "tools service sent an unreadable reply") from exc
         return body if isinstance(body, dict) else {}
