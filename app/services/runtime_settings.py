@@ -6,7 +6,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import AppSetting, utcnow
 
-__all__ = ["get_value", "set_value", "DEFAULT_MODEL_KEY"]
+__all__ = ["get_value", "set_value", "default_model", "DEFAULT_MODEL_KEY"]
 
 DEFAULT_MODEL_KEY = "default_model"
 
@@ -25,3 +25,8 @@ async def set_value(db: AsyncSession, key: str, value: str) -> None:
         row.updated_at = utcnow()
     db.add(row)
     await db.commit()
+
+
+async def default_model(db: AsyncSession) -> str | None:
+    """The backend model an admin chose with POST /api/admin/model, if any."""
+    return await get_value(db, DEFAULT_MODEL_KEY)

@@ -19,16 +19,15 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.datastructures import UploadFile
 
 from app.db import User
 from app.errors import APIError
-from app.services import file_metadata, runtime_settings
+from app.services import file_metadata
 from app.services.container import Services
 from app.services.sessions import uploads_dir
 
-__all__ = ["ALLOWED_EXTENSIONS", "MAX_FILES", "safe_filename", "attach_files", "default_model"]
+__all__ = ["ALLOWED_EXTENSIONS", "MAX_FILES", "safe_filename", "attach_files"]
 
 log = logging.getLogger(__name__)
 
@@ -180,8 +179,3 @@ async def attach_files(services: Services, user: User, session_id: str, files: l
         workspace = await _copy_to_workspace(services, user.id, session_id, path.name, item.content)
         await asyncio.to_thread(_write_meta, path, len(item.content), description, workspace)
     return await asyncio.to_thread(_read_descriptions, folder)
-
-
-async def default_model(services: Services, db: AsyncSession) -> str | None:
-    """The backend model an admin chose with POST /api/admin/model, if any."""
-    return await runtime_settings.get_value(db, runtime_settings.DEFAULT_MODEL_KEY)

@@ -102,7 +102,7 @@ async def delete_user(ref: str, services: ServicesDep, db: DBDep, admin: AdminUs
 
 @router.get("/model")
 async def get_model(services: ServicesDep, db: DBDep, admin: AdminUser) -> dict[str, Any]:
-    chosen = await runtime_settings.get_value(db, runtime_settings.DEFAULT_MODEL_KEY)
+    chosen = await runtime_settings.default_model(db)
     return {
         "model": chosen or services.llm.info.model,
         "overridden": chosen is not None,

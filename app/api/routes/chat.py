@@ -24,7 +24,7 @@ from app.schemas.openai import (
     completion_response,
     new_completion_id,
 )
-from app.services import sessions, uploads
+from app.services import runtime_settings, sessions, uploads
 from app.services.container import Services
 from app.services.runner import RunEvent, RunHandle, RunRequest, RunResult
 from graphs.auto import is_auxiliary_prompt
@@ -134,7 +134,7 @@ async def chat_completions(
     context = AgentContext(
         user_id=user.id,
         session_id=session_id,
-        model=backend_model or await uploads.default_model(services, db),
+        model=backend_model or await runtime_settings.default_model(db),
         temperature=body.temperature,
         max_tokens=body.token_limit,
         max_history=services.settings.max_conversation_history,
