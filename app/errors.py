@@ -34,6 +34,10 @@ _TYPES = {
 }
 
 
+def _error_type(status: int) -> str:
+    return _TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+
+
 class APIError(Exception):
     def __init__(
         self,
@@ -50,7 +54,7 @@ class APIError(Exception):
         self.message = message
         self.code = code
         self.param = param
-        self.type = type_ or _TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+        self.type = type_ or _error_type(status)
         self.headers = headers
 
     def body(self) -> dict[str, Any]:
@@ -85,8 +89,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         status = exc.status_code
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        type_ = _TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
-        return JSONResponse(error_body(message, type_), status_code=status, headers=getattr(exc, "headers", None))
+        body = error_body(message, _error_type(status))
+        return JSONResponse(body, status_code=status, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
