@@ -26,6 +26,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,7 +108,8 @@ class Sandbox:
         self._cache_dir: Path | None = None
         self._checked: tuple[float, str | None] | None = None
         self._semaphore = asyncio.Semaphore(max(1, settings.python_exec_max_concurrent))
-        self._locks: dict[Path, tuple[asyncio.Lock, int]] = {}
+        # Held weakly: a workspace's lock lives exactly as long as a run holds or awaits it.
+        self._locks: weakref.WeakValueDictionary[Path, asyncio.Lock] = weakref.WeakValueDictionary()
 
     # -- availability ------------------------------------------------------------------
 
@@ -176,17 +178,8 @@ class Sandbox:
 
     async def run(self, workspace: Path, code: str, timeout: float | None = None) -> RunResult:
         """Run `code` in `workspace`: one run per workspace at a time, a bounded number overall."""
-        lock, users = self._locks.get(workspace, (asyncio.Lock(), 0))
-        self._locks[workspace] = (lock, users + 1)
-        try:
-            async with lock, self._semaphore:
-                return await self._execute(workspace, code, timeout or self.limits.timeout, watch=True)
-        finally:  # forget the lock only when no run of this workspace is waiting for it
-            lock, users = self._locks[workspace]
-            if users == 1:
-                del self._locks[workspace]
-            else:
-                self._locks[workspace] = (lock, users - 1)
+        async with self._locks.setdefault(workspace, asyncio.Lock()), self._semaphore:
+            return await self._execute(workspace, code, timeout or self.limits.timeout, watch=True)
 
     async def _execute(self, workspace: Path, code: str, timeout: float, watch: bool = False) -> RunResult:
         argv, binds = self.launch.command(workspace)
