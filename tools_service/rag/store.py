@@ -177,6 +177,13 @@ def _bm25(texts: list[str]) -> bm25s.BM25 | None:
     return retriever
 
 
+def _append_rows(texts: list[str], chunk_ids: list[str], row_doc: list[str], doc_id: str, chunks: list[str]) -> None:
+    """Add one document's chunks as rows (chunk id `<doc>:<n>`, in document order)."""
+    texts.extend(chunks)
+    chunk_ids.extend(f"{doc_id}:{i}" for i in range(len(chunks)))
+    row_doc.extend([doc_id] * len(chunks))
+
+
 def _snapshot(
     manifest: dict[str, Any],
     docs: dict[str, dict[str, Any]],
@@ -217,9 +224,7 @@ def load(path: Path) -> Snapshot:
         chunks = json.loads((path / "docs" / f"{doc['id']}.json").read_text())
         blocks.append(np.load(path / "docs" / f"{doc['id']}.npy"))
         docs[doc["id"]] = doc
-        texts.extend(chunks)
-        chunk_ids.extend(f"{doc['id']}:{i}" for i in range(len(chunks)))
-        row_doc.extend([doc["id"]] * len(chunks))
+        _append_rows(texts, chunk_ids, row_doc, doc["id"], chunks)
     dim = manifest["dim"] or 0
     embeddings = np.concatenate(blocks).astype(np.float32) if blocks else np.zeros((0, dim), np.float32)
     index = None
@@ -287,9 +292,7 @@ def commit_add(path: Path, old: Snapshot, new_docs: list[NewDocument]) -> Snapsh
             "size": doc.size,
             "created_at": time.time(),
         }
-        texts.extend(doc.texts)
-        chunk_ids.extend(f"{doc.id}:{i}" for i in range(len(doc.texts)))
-        row_doc.extend([doc.id] * len(doc.texts))
+        _append_rows(texts, chunk_ids, row_doc, doc.id, doc.texts)
         blocks.append(vectors)
     embeddings = np.concatenate(blocks) if blocks else old.embeddings
     n_new = len(texts) - old.size
