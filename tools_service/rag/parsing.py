@@ -40,10 +40,6 @@ def _decode(data: bytes) -> str:
     return data.decode("latin-1")
 
 
-def _text(data: bytes) -> str:
-    return _decode(data)
-
-
 def _json(data: bytes) -> str:
     try:
         value = json.loads(_decode(data))
@@ -138,8 +134,8 @@ def _xls(data: bytes) -> str:
 
 
 _PARSERS: dict[str, Callable[[bytes], str]] = {
-    ".txt": _text,
-    ".md": _text,
+    ".txt": _decode,
+    ".md": _decode,
     ".json": _json,
     ".csv": _csv,
     ".pdf": _pdf,
