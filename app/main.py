@@ -25,7 +25,7 @@ from app.services.checkpoints import open_checkpointer
 from app.services.container import Services
 from app.services.llm import LLMService, build_chat_model, resolve_backend
 from app.services.runner import Runner
-from graphs.registry import build_all
+from graphs.registry import build_all, options_from_settings
 from settings import Settings, get_settings
 
 __all__ = ["create_app"]
@@ -33,14 +33,6 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 ROUTERS = (auth.router, chat.router, models.router, sessions.router, admin.router)
-
-
-def _graph_options(settings: Settings) -> dict[str, dict[str, Any]]:
-    return {
-        "react": {"max_iterations": settings.react_max_iterations},
-        "plan_execute": {"max_steps": settings.plan_max_steps},
-        "ultrawork": {"max_iterations": settings.ultrawork_max_iterations},
-    }
 
 
 def _default_tools(settings: Settings, stack: AsyncExitStack) -> tuple[list[BaseTool], Any]:
@@ -81,7 +73,7 @@ def create_app(
                 tool_list, client = _default_tools(settings, stack)
             checkpointer = await stack.enter_async_context(open_checkpointer(settings.checkpoint_db_url))
             graphs = build_all(
-                llm=service.llm, tools=tool_list, checkpointer=checkpointer, options=_graph_options(settings)
+                llm=service.llm, tools=tool_list, checkpointer=checkpointer, options=options_from_settings(settings)
             )
             app.state.services = Services(
                 settings=settings,

@@ -12,7 +12,7 @@ ULTRAWORK_MAX_ITERATIONS), `plan_execute` takes `max_steps` (PLAN_MAX_STEPS) and
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
@@ -25,7 +25,10 @@ from graphs.plan_execute import build_plan_execute_graph
 from graphs.react import build_react_graph
 from graphs.ultrawork import build_ultrawork_graph
 
-__all__ = ["AGENTS", "GraphFactory", "build_graph", "build_all"]
+if TYPE_CHECKING:
+    from settings import Settings
+
+__all__ = ["AGENTS", "GraphFactory", "build_graph", "build_all", "options_from_settings"]
 
 GraphFactory = Callable[..., CompiledStateGraph[Any, Any, Any, Any]]
 
@@ -38,6 +41,15 @@ _FACTORIES: dict[str, GraphFactory] = {
 }
 
 AGENTS: tuple[str, ...] = tuple(_FACTORIES)
+
+
+def options_from_settings(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The per-agent limits for `build_all(options=...)`, from the settings (the API and Studio)."""
+    return {
+        "react": {"max_iterations": settings.react_max_iterations},
+        "plan_execute": {"max_steps": settings.plan_max_steps},
+        "ultrawork": {"max_iterations": settings.ultrawork_max_iterations},
+    }
 
 
 def build_graph(

@@ -18,7 +18,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
 
-from graphs.registry import build_all
+from graphs.registry import build_all, options_from_settings
 from settings import Settings, get_settings
 
 __all__ = ["chat", "react", "plan_execute", "ultrawork", "auto", "studio_model", "studio_tools"]
@@ -53,12 +53,7 @@ def studio_tools(settings: Settings) -> list[BaseTool]:
 
 def _build() -> dict[str, Any]:
     settings = get_settings()
-    options = {
-        "react": {"max_iterations": settings.react_max_iterations},
-        "plan_execute": {"max_steps": settings.plan_max_steps},
-        "ultrawork": {"max_iterations": settings.ultrawork_max_iterations},
-    }
-    return build_all(llm=studio_model(settings), tools=studio_tools(settings), options=options)
+    return build_all(llm=studio_model(settings), tools=studio_tools(settings), options=options_from_settings(settings))
 
 
 _graphs = _build()
