@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -179,10 +180,18 @@ class RagEngine:
         path, snap = await self._snapshot(user, name)
         new_docs = await asyncio.to_thread(self._prepare, files)
         dims = {d.embeddings.shape[1] for d in new_docs}
-        async with self._lock(user, name):
-            cached = self._cache.get((user, name), snap)
-            result = await asyncio.to_thread(self._commit_add, path, cached, new_docs, dims)
-            self._cache[(user, name)] = result
+
+        def add(current: store.Snapshot) -> store.Snapshot:
+            if current.dim is not None and dims - {current.dim}:
+                raise APIError(
+                    409,
+                    f"collection {name!r} was indexed with {current.dim}-dimensional embeddings "
+                    "by another model; re-create it",
+                    code="embedding_mismatch",
+                )
+            return store.commit_add(path, current, new_docs)
+
+        await self._commit(user, name, snap, add)
         return [{"id": d.id, "filename": d.filename, "chunks": len(d.texts)} for d in new_docs]
 
     def _prepare(self, files: list[ParsedFile]) -> list[store.NewDocument]:
@@ -201,24 +210,21 @@ class RagEngine:
             start = end
         return out
 
-    @staticmethod
-    def _current(path: Path, cached: store.Snapshot) -> store.Snapshot:
-        """The committed snapshot, reusing `cached` unless another worker committed since."""
-        return cached if cached.key == _manifest_key(path) else store.load(path)
+    async def _commit(
+        self, user: str, name: str, snap: store.Snapshot, change: Callable[[store.Snapshot], store.Snapshot]
+    ) -> None:
+        """Apply `change` to the committed snapshot under both locks (this process's, then the
+        file lock across workers) and cache what it returns. `snap` is reused unless another
+        request or worker committed since."""
+        path = self._path(user, name)
 
-    def _commit_add(
-        self, path: Path, cached: store.Snapshot, new_docs: list[store.NewDocument], dims: set[int]
-    ) -> store.Snapshot:
-        with self._file_lock(path):
-            snap = self._current(path, cached)
-            if snap.dim is not None and dims - {snap.dim}:
-                raise APIError(
-                    409,
-                    f"collection {path.name!r} was indexed with {snap.dim}-dimensional embeddings "
-                    "by another model; re-create it",
-                    code="embedding_mismatch",
-                )
-            return store.commit_add(path, snap, new_docs)
+        def locked(cached: store.Snapshot) -> store.Snapshot:
+            with self._file_lock(path):
+                return change(cached if cached.key == _manifest_key(path) else store.load(path))
+
+        async with self._lock(user, name):
+            cached = self._cache.get((user, name), snap)
+            self._cache[(user, name)] = await asyncio.to_thread(locked, cached)
 
     async def list_documents(self, user: str, name: str) -> list[dict[str, Any]]:
         _, snap = await self._snapshot(user, name)
@@ -226,18 +232,13 @@ class RagEngine:
 
     async def delete_document(self, user: str, name: str, doc_id: str) -> None:
         path, snap = await self._snapshot(user, name)
-        async with self._lock(user, name):
-            cached = self._cache.get((user, name), snap)
-            self._cache[(user, name)] = await asyncio.to_thread(self._commit_delete, path, cached, doc_id)
 
-    def _commit_delete(self, path: Path, cached: store.Snapshot, doc_id: str) -> store.Snapshot:
-        with self._file_lock(path):
-            snap = self._current(path, cached)
-            if doc_id not in snap.documents:
-                raise APIError(
-                    404, f"document {doc_id!r} not found in collection {path.name!r}", code="document_not_found"
-                )
-            return store.commit_delete(path, snap, doc_id)
+        def delete(current: store.Snapshot) -> store.Snapshot:
+            if doc_id not in current.documents:
+                raise APIError(404, f"document {doc_id!r} not found in collection {name!r}", code="document_not_found")
+            return store.commit_delete(path, current, doc_id)
+
+        await self._commit(user, name, snap, delete)
 
     # -- queries --------------------------------------------------------------------
 
