@@ -18,7 +18,6 @@ from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import SystemMessage
-from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, MessagesState, StateGraph
@@ -91,7 +90,6 @@ def build_auto_graph(
         raise ValueError(f"auto needs at least the {FALLBACK!r} agent; got {sorted(subgraphs)}")
     decision_schema = _decision_model(targets)
     agents = "\n".join(f"- {name}: {AGENT_DESCRIPTIONS.get(name, name)}" for name in targets)
-    internal = RunnableConfig(**INTERNAL)  # type: ignore[typeddict-item]
 
     async def router(state: AutoState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         ctx = context_of(runtime)
@@ -102,7 +100,7 @@ def build_auto_graph(
             model = configured_model(llm, ctx).with_structured_output(decision_schema)
             recent = visible_conversation(state["messages"], min(ctx.max_history, ROUTER_HISTORY))
             prompt = SystemMessage(render_prompt("auto", "router", agents=agents))
-            decision = await model.ainvoke([prompt, *recent], config=internal)
+            decision = await model.ainvoke([prompt, *recent], config=INTERNAL)
             agent = getattr(decision, "agent", None)
             if agent in targets:
                 route, reason = agent, getattr(decision, "reason", "") or ""

@@ -12,6 +12,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AnyMessage, SystemMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
@@ -21,7 +22,7 @@ __all__ = ["AgentContext", "INTERNAL", "context_of", "configured_model", "trim_h
 # verifier, code writer, plan steps): `nostream` keeps them out of LangGraph's messages
 # stream, so the API streams only answer tokens as `delta.content`; narrate such work
 # with `progress(...)` instead.
-INTERNAL: dict[str, Any] = {"tags": ["nostream", "internal"]}
+INTERNAL: RunnableConfig = {"tags": ["nostream", "internal"]}
 
 
 @dataclass

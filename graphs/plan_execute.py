@@ -114,7 +114,6 @@ def build_plan_execute_graph(
     executor = build_react_graph(
         llm=llm, tools=tools, checkpointer=False, max_iterations=max_iterations, internal=True, name="plan_step"
     )
-    internal = RunnableConfig(**INTERNAL)  # type: ignore[typeddict-item]
 
     async def planner(state: PlanExecuteState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         ctx = context_of(runtime)
@@ -124,7 +123,7 @@ def build_plan_execute_graph(
         try:
             model = configured_model(llm, ctx).with_structured_output(plan_schema)
             conversation = visible_conversation(state["messages"], ctx.max_history)
-            result = await model.ainvoke([prompt, *conversation], config=internal)
+            result = await model.ainvoke([prompt, *conversation], config=INTERNAL)
             plan = result if isinstance(result, Plan) else None
         except Exception:  # a bad plan must not sink the request: fall back to doing it in one step
             log.warning("planner failed; using a single-step plan", exc_info=True)
@@ -177,7 +176,7 @@ def build_plan_execute_graph(
         try:
             model = configured_model(llm, ctx).with_structured_output(replan_schema)
             result = await model.ainvoke(
-                [SystemMessage(prompt), HumanMessage("Decide the next action.")], config=internal
+                [SystemMessage(prompt), HumanMessage("Decide the next action.")], config=INTERNAL
             )
             decision = result if isinstance(result, Replan) else None
         except Exception:  # an unreadable decision keeps the current plan

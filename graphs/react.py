@@ -90,7 +90,7 @@ def build_react_graph(
     """
     tools = list(tools or [])
     tool_node = ToolNode(tools, handle_tool_errors=True) if tools else None
-    call_config: RunnableConfig | None = RunnableConfig(**INTERNAL) if internal else None  # type: ignore[typeddict-item]
+    call_config = INTERNAL if internal else None
 
     async def agent(state: MessagesState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         ctx = context_of(runtime)
@@ -110,7 +110,7 @@ def build_react_graph(
         # appended and is emitted whole by the API rather than token by token.
         progress(f"Reached the limit of {max_iterations} tool rounds; answering from what was found.")
         stop = HumanMessage(render_prompt("react", "stop", max_iterations=max_iterations))
-        reply = await model.ainvoke([*history, stop], config=RunnableConfig(**INTERNAL))  # type: ignore[typeddict-item]
+        reply = await model.ainvoke([*history, stop], config=INTERNAL)
         text = reply.content if isinstance(reply.content, str) else str(reply.content)
         note = STOPPED_EARLY_NOTE.format(n=max_iterations)
         answer = AIMessage(

@@ -118,7 +118,6 @@ def build_ultrawork_graph(
     """Build the write/run/verify loop; `max_iterations` (ULTRAWORK_MAX_ITERATIONS) bounds attempts."""
     coder = next((t for t in tools or [] if t.name == CODE_TOOL), None)
     runner = ToolNode([coder], handle_tool_errors=True) if coder else None
-    internal = RunnableConfig(**INTERNAL)  # type: ignore[typeddict-item]
 
     async def prepare(state: UltraworkState) -> dict[str, Any]:
         reset = {
@@ -159,7 +158,7 @@ def build_ultrawork_graph(
             model = configured_model(llm, ctx).with_structured_output(CodeDraft)
             # The visible conversation, so a follow-up ("now plot it too") keeps its context.
             conversation = visible_conversation(state["messages"], ctx.max_history)
-            result = await model.ainvoke([SystemMessage(prompt), *conversation], config=internal)
+            result = await model.ainvoke([SystemMessage(prompt), *conversation], config=INTERNAL)
             draft = result if isinstance(result, CodeDraft) else None
         except Exception:  # no draft is a failed attempt, judged below like any other
             log.warning("code writer failed", exc_info=True)
@@ -196,7 +195,7 @@ def build_ultrawork_graph(
             )
             try:
                 model = configured_model(llm, ctx).with_structured_output(Verdict)
-                result = await model.ainvoke([SystemMessage(prompt), HumanMessage("Judge this run.")], config=internal)
+                result = await model.ainvoke([SystemMessage(prompt), HumanMessage("Judge this run.")], config=INTERNAL)
                 verdict = result if isinstance(result, Verdict) else None
             except Exception:  # unreadable verdict = not done (below), never "adequate"
                 log.warning("verifier failed", exc_info=True)
