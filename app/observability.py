@@ -129,6 +129,7 @@ class LLMCallLogger(AsyncCallbackHandler):
                 meta = getattr(getattr(gen, "message", None), "usage_metadata", None) or {}
                 for key in ("input_tokens", "output_tokens", "total_tokens"):
                     usage[key] = usage.get(key, 0) + int(meta.get(key, 0) or 0)
+        self.count(usage)
         self.log.info(
             "llm call",
             extra={
@@ -140,6 +141,9 @@ class LLMCallLogger(AsyncCallbackHandler):
                 }
             },
         )
+
+    def count(self, usage: dict[str, int]) -> None:
+        """Called with each call's token usage; a subclass totals it over a run (the API's runner)."""
 
     async def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         started, model = self._started.pop(run_id, (time.perf_counter(), ""))

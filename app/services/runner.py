@@ -91,13 +91,9 @@ class _UsageLogger(LLMCallLogger):
         super().__init__(backend)
         self.usage = Usage()
 
-    async def on_llm_end(self, response: Any, *, run_id: Any, **kwargs: Any) -> None:
-        await super().on_llm_end(response, run_id=run_id, **kwargs)
-        for gens in response.generations:
-            for gen in gens:
-                meta = getattr(getattr(gen, "message", None), "usage_metadata", None) or {}
-                self.usage.prompt_tokens += int(meta.get("input_tokens", 0) or 0)
-                self.usage.completion_tokens += int(meta.get("output_tokens", 0) or 0)
+    def count(self, usage: dict[str, int]) -> None:
+        self.usage.prompt_tokens += usage.get("input_tokens", 0)
+        self.usage.completion_tokens += usage.get("output_tokens", 0)
         self.usage.total_tokens = self.usage.prompt_tokens + self.usage.completion_tokens
 
 
