@@ -236,6 +236,8 @@ class LLMService:
     async def list_models(self) -> list[str]:
         if self.info.name == "injected":
             return [self.info.model]
+        if self.info.name == "embedded":  # the one model it serves, under the alias we gave it
+            return [EMBEDDED_ALIAS]
         try:
             async with httpx.AsyncClient(timeout=self.settings.backend_probe_timeout * 2) as client:
                 if self.info.name == "ollama":
@@ -243,10 +245,7 @@ class LLMService:
                     return [m["name"] for m in data.get("models", [])]
                 headers = {"Authorization": f"Bearer {self.info.api_key}"} if self.info.api_key else {}
                 data = (await client.get(f"{self.info.base_url}/models", headers=headers)).json()
-                ids = [str(m.get("id")) for m in data.get("data", []) if m.get("id")]
-                if self.info.name == "embedded":
-                    return [EMBEDDED_ALIAS]
-                return ids
+                return [str(m.get("id")) for m in data.get("data", []) if m.get("id")]
         except (httpx.HTTPError, ValueError, KeyError, AttributeError):
             return [self.info.model] if self.info.model else []
 
