@@ -107,7 +107,7 @@ class Sandbox:
         self._fonts_task: asyncio.Task[None] | None = None
         self._cache_dir: Path | None = None
         self._checked: tuple[float, str | None] | None = None
-        self._semaphore = asyncio.Semaphore(max(1, settings.python_exec_max_concurrent))
+        self._semaphore = asyncio.Semaphore(self.limits.concurrent)
         # Held weakly: a workspace's lock lives exactly as long as a run holds or awaits it.
         self._locks: weakref.WeakValueDictionary[Path, asyncio.Lock] = weakref.WeakValueDictionary()
 
