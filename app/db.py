@@ -6,6 +6,7 @@ so no handler blocks the event loop on the database.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -119,7 +120,8 @@ class Database:
                 db.add(existing)
             else:
                 pw = self.settings.default_admin_password.get_secret_value()
-                db.add(User(username=name, role="admin", hashed_password=hash_password(pw)))
+                hashed = await asyncio.to_thread(hash_password, pw)
+                db.add(User(username=name, role="admin", hashed_password=hashed))
             try:
                 await db.commit()
                 log.info("created admin user %r", name)

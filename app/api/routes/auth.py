@@ -64,9 +64,7 @@ async def login(body: LoginIn, request: Request, services: ServicesDep, db: DBDe
     client_ip = request.client.host if request.client else "unknown"
     attempt = await throttle.begin_attempt(services.db, services.settings, body.username, client_ip)
     user = (await db.exec(select(User).where(User.username == body.username))).first()
-    # An unknown name costs a hash check too, so timing does not tell which names exist.
-    hashed = user.hashed_password if user is not None else _dummy_hash()
-    valid = await asyncio.to_thread(verify_password, body.password, hashed)
+    valid = await asyncio.to_thread(_check_password, body.password, user.hashed_password if user is not None else None)
     if user is None or user.disabled or not valid:
         await throttle.record_failure(services.db, services.settings, attempt)
         raise APIError(401, "wrong username or password", code="invalid_credentials")
@@ -77,6 +75,12 @@ async def login(body: LoginIn, request: Request, services: ServicesDep, db: DBDe
 @lru_cache(maxsize=1)
 def _dummy_hash() -> str:
     return hash_password("not-a-real-password-" + "x" * 16)
+
+
+def _check_password(password: str, hashed: str | None) -> bool:
+    """Blocking (Argon2): run it in a thread. An unknown name (`hashed` None) costs a hash
+    check too, so timing does not tell which names exist."""
+    return verify_password(password, hashed if hashed is not None else _dummy_hash())
 
 
 @router.get("/me")
