@@ -52,6 +52,11 @@ async def _user(db: DBDep, ref: str) -> User:
     return user
 
 
+async def _keep_last_admin(db: DBDep, user: User) -> None:
+    if await accounts.is_last_admin(db, user):
+        raise APIError(409, "this is the last enabled admin: make another admin first", code="last_admin")
+
+
 @router.get("/users")
 async def list_users(
     db: DBDep,
@@ -82,9 +87,8 @@ async def get_user(ref: str, db: DBDep, admin: AdminUser) -> UserPublic:
 async def update_user(ref: str, body: UserUpdate, db: DBDep, admin: AdminUser) -> UserPublic:
     """Change role, disable/enable, or reset the password; the user's older tokens stop working."""
     user = await _user(db, ref)
-    demotes = body.role == "user" or body.disabled is True
-    if demotes and await accounts.is_last_admin(db, user):
-        raise APIError(409, "this is the last enabled admin: make another admin first", code="last_admin")
+    if body.role == "user" or body.disabled is True:
+        await _keep_last_admin(db, user)
     user = await accounts.update_user(db, user, role=body.role, disabled=body.disabled, password=body.password)
     return _public(user)
 
@@ -93,8 +97,7 @@ async def update_user(ref: str, body: UserUpdate, db: DBDep, admin: AdminUser) -
 async def delete_user(ref: str, services: ServicesDep, db: DBDep, admin: AdminUser) -> dict[str, Any]:
     """Remove the account with its sessions, checkpoints, uploads and workspaces."""
     user = await _user(db, ref)
-    if await accounts.is_last_admin(db, user):
-        raise APIError(409, "this is the last enabled admin: make another admin first", code="last_admin")
+    await _keep_last_admin(db, user)
     user_id = user.id
     removed = await accounts.delete_user_data(db, services.settings, user, services)
     return {"id": user_id, "object": "user", "deleted": True, "sessions_deleted": removed}
