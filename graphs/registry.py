@@ -81,8 +81,8 @@ def build_all(
 ) -> dict[str, CompiledStateGraph[Any, Any, Any, Any]]:
     """Every agent, sharing one model, tool list and checkpointer.
 
-    `auto` gets its own copies of the other agents, compiled without a checkpointer so that
-    they checkpoint inside auto's thread (a subgraph with its own saver would not).
+    `auto` builds its own copies of the other agents (same `options`), compiled without a
+    checkpointer so that they checkpoint inside auto's thread (a subgraph with its own saver would not).
     """
     options = options or {}
     graphs = {
@@ -90,8 +90,7 @@ def build_all(
         for name in AGENTS
         if name != "auto"
     }
-    subgraphs = {name: build_graph(name, llm=llm, tools=tools, **options.get(name, {})) for name in graphs}
     graphs["auto"] = build_graph(
-        "auto", llm=llm, tools=tools, checkpointer=checkpointer, subgraphs=subgraphs, **options.get("auto", {})
+        "auto", llm=llm, tools=tools, checkpointer=checkpointer, options=options, **options.get("auto", {})
     )
     return graphs
