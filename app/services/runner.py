@@ -156,9 +156,8 @@ class Runner:
                 plan = reconcile(stored, req.messages)
                 removed_ids = {r.id for r in plan.removed}
                 removed = [m for m in stored if m.id in removed_ids]
-                if not plan.new and not plan.removed and stored and not isinstance(stored[-1], AIMessage):
-                    pass  # the last user turn never got an answer: answer it now
-                elif not plan.new and not plan.removed:
+                # Nothing new is fine only when the last user turn never got an answer: it gets one now.
+                if not plan.new and not plan.removed and (not stored or isinstance(stored[-1], AIMessage)):
                     raise APIError(400, "no new message to answer", param="messages", code="no_new_message")
                 if plan.new and isinstance(plan.new[-1], AIMessage):
                     raise APIError(400, "the last message must not be an assistant message", param="messages")
