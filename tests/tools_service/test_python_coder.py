@@ -289,3 +289,14 @@ def test_cpu_seconds_are_limited_apart_from_the_wall_clock(tools_app_factory: To
     assert time.monotonic() - started < 15
     assert body["success"] is False and body["metadata"]["stopped"] is None  # the kernel stopped it, not the timer
     assert body["data"]["exit_code"] != 0
+
+
+def test_a_caller_that_hangs_up_stops_the_run(tools_app: ToolsApp) -> None:
+    """A cancelled agent run closes its connection: the code must not run on to its timeout."""
+    code = "import time\ntime.sleep(3)\nopen('finished.txt', 'w').write('ran to the end')\n"
+    with tools_app.user("alice", timeout=0.8) as client, pytest.raises(httpx.ReadTimeout):
+        client.post("/api/tools/python_coder", json={"code": code, "session_id": "hangup"})
+    time.sleep(4)
+    assert not (tools_app.workspace("alice", "hangup") / "finished.txt").exists(), "the run was killed"
+    with tools_app.user("alice") as client:  # and the service goes on serving that session
+        assert run(client, "print('next')", "hangup")["data"]["stdout"] == "next\n"
