@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from app import cli_admin
-from settings import get_settings
+from settings import Settings, get_settings
 
 __all__ = ["main", "build_parser"]
 
@@ -46,6 +46,16 @@ def _uvicorn(factory: str, host: str, port: int, workers: int) -> list[str]:
         "--timeout-graceful-shutdown",
         "5",
     ]
+
+
+def _main_app(settings: Settings) -> list[str]:
+    return _uvicorn("app.main:create_app", settings.server_host, settings.server_port, settings.server_workers)
+
+
+def _tools_app(settings: Settings) -> list[str]:
+    return _uvicorn(
+        "tools_service.main:create_app", settings.tools_host, settings.tools_port, settings.tools_server_workers
+    )
 
 
 def _die_with_parent() -> None:
@@ -108,17 +118,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             _wait_http(url + "/v1/models", proc, "embedded model server")
             env["LLM_BACKEND"] = "embedded"
             env["EMBEDDED_SERVER_URL"] = url
-        tools = _spawn(
-            _uvicorn(
-                "tools_service.main:create_app", settings.tools_host, settings.tools_port, settings.tools_server_workers
-            ),
-            env,
-        )
+        tools = _spawn(_tools_app(settings), env)
         procs.append(tools)
         _wait_http(f"http://{_client_host(settings.tools_host)}:{settings.tools_port}/health", tools, "tools app")
-        main_app = _spawn(
-            _uvicorn("app.main:create_app", settings.server_host, settings.server_port, settings.server_workers), env
-        )
+        main_app = _spawn(_main_app(settings), env)
         procs.append(main_app)
         base = f"http://{_client_host(settings.server_host)}:{settings.server_port}"
         _wait_http(base + "/health", main_app, "main app")
@@ -152,19 +155,11 @@ def _free_port() -> int:
 
 
 def cmd_main(args: argparse.Namespace) -> int:
-    settings = get_settings()
-    return subprocess.call(
-        _uvicorn("app.main:create_app", settings.server_host, settings.server_port, settings.server_workers)
-    )
+    return subprocess.call(_main_app(get_settings()))
 
 
 def cmd_tools(args: argparse.Namespace) -> int:
-    settings = get_settings()
-    return subprocess.call(
-        _uvicorn(
-            "tools_service.main:create_app", settings.tools_host, settings.tools_port, settings.tools_server_workers
-        )
-    )
+    return subprocess.call(_tools_app(get_settings()))
 
 
 def cmd_embedded(args: argparse.Namespace) -> int:
