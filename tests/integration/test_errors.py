@@ -82,6 +82,11 @@ def test_overlong_session_id_header_is_400(platform: Platform, header: str) -> N
     assert platform.llm.requests == []
 
 
+def test_deeply_nested_json_is_400(platform: Platform) -> None:
+    err = assert_envelope(post(platform, content=b'{"model": "chat", "messages": ' + b"[" * 100_000), 400)
+    assert "JSON" in err["message"]
+
+
 def test_unknown_agent_names_the_choices(platform: Platform) -> None:
     err = assert_envelope(post(platform, {"agent_type": "nope", "messages": [{"role": "user", "content": "x"}]}), 400)
     assert "chat" in err["message"]

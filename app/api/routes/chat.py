@@ -65,6 +65,8 @@ async def _parse_body(request: Request) -> tuple[ChatCompletionRequest, list[Upl
         raise APIError(400, f"request body is not valid JSON: {exc.msg}", code="invalid_json") from exc
     except UnicodeDecodeError as exc:  # json.loads decodes bytes itself, and raises this, not the above
         raise APIError(400, f"request body is not valid JSON: {exc.reason}", code="invalid_json") from exc
+    except RecursionError as exc:  # json.loads on thousands of nested brackets
+        raise APIError(400, "request body is not valid JSON: nested too deeply", code="invalid_json") from exc
     except ValidationError as exc:
         first = exc.errors()[0]
         param = ".".join(str(p) for p in first.get("loc", ())) or None
