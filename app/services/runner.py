@@ -131,6 +131,13 @@ class Runner:
         task.cancel()
         return True
 
+    async def stop(self, thread_id: str, timeout: float) -> None:
+        """Cancel the session's running request and wait, up to `timeout` seconds, until it has
+        rolled back (so nothing it writes can land after, say, the session is deleted)."""
+        task = self._active.get(thread_id)
+        if task is not None and self.cancel(thread_id):
+            await asyncio.wait({task}, timeout=timeout)
+
     def is_running(self, thread_id: str) -> bool:
         task = self._active.get(thread_id)
         return task is not None and not task.done()

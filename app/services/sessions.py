@@ -124,11 +124,7 @@ async def remove_session(services: Services, db: AsyncSession, row: ChatSession)
     back after the delete. A tools app that is down leaves the workspace behind (logged):
     the session is still gone for the user.
     """
-    if services.runner.cancel(row.thread_id):
-        deadline = asyncio.get_running_loop().time() + _CANCEL_WAIT
-        # The runner exposes no awaitable for a run; polling its public state is enough here.
-        while services.runner.is_running(row.thread_id) and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
+    await services.runner.stop(row.thread_id, _CANCEL_WAIT)
     if services.checkpointer is not None:
         await services.checkpointer.adelete_thread(row.thread_id)
     folder = uploads_dir(services.settings.data_dir, row.user_id, row.session_id)
