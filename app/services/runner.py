@@ -77,11 +77,25 @@ class RunHandle:
             if event.kind in ("done", "error"):
                 return
 
+    def cancel(self) -> None:
+        _cancel_once(self.task)
+
     async def close(self) -> None:
-        if not self.task.done():
-            self.task.cancel()
+        """Cancel the run and wait for its clean-up. Shielded: if the caller is itself being
+        cancelled (a client that hung up), that must not cancel the run a second time."""
+        self.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self.task
+            await asyncio.shield(self.task)
+
+
+def _cancel_once(task: asyncio.Task[None]) -> bool:
+    """Cancel a run at most once. A second cancel landing while LangGraph is cleaning up
+    after the first interrupts that clean-up, and a running tool call is then left to finish
+    on its own (its sandboxed code included) instead of being cancelled with the run."""
+    if task.done() or task.cancelling():
+        return False
+    task.cancel()
+    return True
 
 
 class _UsageLogger(LLMCallLogger):
@@ -126,10 +140,7 @@ class Runner:
     def cancel(self, thread_id: str) -> bool:
         """Cancel the running request of a session (the per-run stop switch)."""
         task = self._active.get(thread_id)
-        if task is None or task.done():
-            return False
-        task.cancel()
-        return True
+        return task is not None and _cancel_once(task)
 
     async def stop(self, thread_id: str, timeout: float) -> None:
         """Cancel the session's running request and wait, up to `timeout` seconds, until it has

@@ -157,3 +157,32 @@ def test_ultrawork_writes_runs_and_verifies_in_the_sandbox(platform: Platform) -
     assert "Files produced: result.json" in report["messages"][-1]["content"]
     steps = json.dumps((reply.model_extra or {}).get("x_steps", []))
     assert "Verifier: done" in steps
+
+
+def test_client_disconnect_mid_tool_kills_the_sandbox_run(platform: Platform) -> None:
+    """Closing the stream cancels the run, which hangs up on the tools app, which kills the code."""
+    import time
+
+    code = "import time\ntime.sleep(3)\nopen('finished.txt', 'w').write('ran to the end')"
+    platform.llm.push(Reply(tool_calls=[tool_call("python_coder", {"code": code})]), "never sent")
+    body = {"model": "react", "stream": True, "session_id": "hangup",
+            "messages": [{"role": "user", "content": "run it"}]}  # fmt: skip
+    me = httpx.get(platform.url + "/api/auth/me", headers=platform.headers()).json()
+    workspace = platform.settings.data_dir / "scratch" / me["id"] / "hangup"
+    with httpx.stream("POST", platform.v1 + "/chat/completions", headers=platform.headers(), json=body,
+                      timeout=30) as resp:  # fmt: skip
+        lines = resp.iter_lines()  # kept referenced: a dropped generator would close the connection now
+        for line in lines:
+            if "python_coder" in line:  # the tool call's progress line
+                break
+        deadline = time.monotonic() + 10
+        while not workspace.is_dir() and time.monotonic() < deadline:  # the tools app got the run
+            time.sleep(0.05)
+        time.sleep(0.5)  # the sandboxed code is sleeping now
+    assert workspace.is_dir(), "the code did start in the session's workspace"
+    time.sleep(4)
+    assert not (workspace / "finished.txt").exists(), "the sandbox run was killed with the agent run"
+    history = httpx.get(platform.url + "/api/chat/history/hangup", headers=platform.headers())
+    assert history.status_code in (200, 404)
+    if history.status_code == 200:
+        assert not [m for m in history.json()["messages"] if m["role"] == "user"], "the turn was rolled back"

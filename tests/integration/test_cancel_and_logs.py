@@ -67,3 +67,21 @@ def test_log_lines_carry_request_id_and_llm_calls(platform: Platform) -> None:
     assert call["model"] == "scripted-model"
     assert call["latency_ms"] >= 0
     assert call["total_tokens"] > 0
+
+
+def test_disconnect_during_a_non_streaming_request_cancels_it(platform: Platform) -> None:
+    sid = "disconnect-json"
+    platform.llm.push(Reply(content="too late", delay=3.0))
+    try:
+        httpx.post(
+            platform.v1 + "/chat/completions",
+            headers=platform.headers(),
+            timeout=0.8,
+            json={"model": "chat", "session_id": sid, "messages": [{"role": "user", "content": "slow"}]},
+        )
+    except httpx.ReadTimeout:
+        pass
+    else:
+        raise AssertionError("the scripted reply takes 3 s: the client should have given up")
+    time.sleep(3.5)
+    assert _stored_users(platform, sid) == ["probe"]

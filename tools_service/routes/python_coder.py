@@ -8,27 +8,24 @@ session id is validated before it becomes a path. A failing program is a tool fa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import mimetypes
 import os
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from app.api.disconnect import unless_disconnected
 from app.errors import APIError
 from settings import Settings
 from tools_service.auth import CurrentCaller
 from tools_service.envelope import ToolResult, fail, ok
 from tools_service.sandbox import SANDBOX_FIX_HINT, RunResult, Sandbox
 from tools_service.workspace import WorkspaceError, Workspaces
-
-T = TypeVar("T")
-DISCONNECT_POLL_S = 0.25
 
 __all__ = ["router", "SPECS", "startup", "shutdown"]
 
@@ -122,27 +119,6 @@ def _describe(result: RunResult, timeout: float, quota_mb: int) -> tuple[bool, s
     return success, "; ".join([head, *notes])
 
 
-async def _unless_disconnected(request: Request, work: Coroutine[Any, Any, T]) -> T | None:
-    """Run `work`, but cancel it (the sandbox kills its process group) if the caller hangs up:
-    a cancelled agent run must not leave code running here until its timeout."""
-    task = asyncio.ensure_future(work)
-
-    async def hung_up() -> None:
-        while not await request.is_disconnected():  # noqa: ASYNC110  # Starlette offers only a poll
-            await asyncio.sleep(DISCONNECT_POLL_S)
-
-    watcher = asyncio.ensure_future(hung_up())
-    try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        watcher.cancel()
-        if not task.done():
-            task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        return await task
-    return None
-
-
 @router.post("", response_model=ToolResult)
 async def run_code(body: PythonCoderRequest, request: Request, caller: CurrentCaller) -> ToolResult:
     engine = _engine(request)
@@ -165,7 +141,7 @@ async def run_code(body: PythonCoderRequest, request: Request, caller: CurrentCa
             error="quota",
         )
     timeout = min(body.timeout or settings.python_exec_timeout, settings.python_exec_timeout)
-    result = await _unless_disconnected(request, engine.sandbox.run(workspace, body.code, timeout))
+    result = await unless_disconnected(request, engine.sandbox.run(workspace, body.code, timeout))
     if result is None:
         log.info("python_coder user=%s session=%s: caller went away, run killed", caller.user_id, body.session_id)
         return fail("the caller disconnected; the run was stopped", error="cancelled")

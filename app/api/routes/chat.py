@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from app.api.deps import CurrentUser, DBDep, ServicesDep
+from app.api.disconnect import unless_disconnected, until_disconnected
 from app.db import User
 from app.errors import APIError
 from app.schemas.openai import (
@@ -149,9 +151,12 @@ async def chat_completions(
 
     if not body.stream:
         try:
-            result = await _collect(handle)
+            finished = await unless_disconnected(request, _collect(handle))
         finally:
-            await handle.close()
+            await handle.close()  # a client that went away cancels (and rolls back) the run
+        if finished is None:
+            raise APIError(409, "the client disconnected; the run was cancelled", code="cancelled")
+        result = finished
         if not ephemeral:
             await _record(services, user, session_id, agent, result)
         reasoning = "".join(str(s.get("text", "")).rstrip() + "\n" for s in result.steps) or None
@@ -175,7 +180,7 @@ async def chat_completions(
         await handle.close()
         raise first.error
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    sse = _sse(services, user, session_id, agent, model_name, first, handle, include_usage, ephemeral)
+    sse = _sse(services, user, session_id, agent, model_name, first, handle, include_usage, ephemeral, request)
     return StreamingResponse(
         sse, media_type="text/event-stream", headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
@@ -210,6 +215,7 @@ async def _sse(
     handle: RunHandle,
     include_usage: bool,
     ephemeral: bool,
+    request: Request,
 ) -> AsyncIterator[str]:
     cid, created = new_completion_id(), int(time.time())
 
@@ -226,6 +232,12 @@ async def _sse(
         async for event in handle:
             yield event
 
+    async def cancel_when_gone() -> None:
+        # While a tool runs nothing is sent, so a failed send would notice the hang-up too late.
+        await until_disconnected(request)
+        handle.cancel()
+
+    watcher = asyncio.ensure_future(cancel_when_gone())
     try:
         async for event in all_events():
             if event.kind == "content":
@@ -245,4 +257,5 @@ async def _sse(
                 break
         yield "data: [DONE]\n\n"
     finally:
+        watcher.cancel()
         await handle.close()  # a client that went away cancels the run
