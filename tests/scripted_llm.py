@@ -110,20 +110,12 @@ class ScriptedLLM:
     def _sse(
         cid: str, reply: Reply, calls: list[dict[str, Any]], finish: str, usage: dict[str, int], include_usage: bool
     ) -> Iterator[str]:
+        def frame(**fields: Any) -> str:
+            envelope = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": MODEL}
+            return "data: " + json.dumps({**envelope, **fields}) + "\n\n"
+
         def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> str:
-            return (
-                "data: "
-                + json.dumps(
-                    {
-                        "id": cid,
-                        "object": "chat.completion.chunk",
-                        "created": int(time.time()),
-                        "model": MODEL,
-                        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
-                    }
-                )
-                + "\n\n"
-            )
+            return frame(choices=[{"index": 0, "delta": delta, "finish_reason": finish_reason}])
 
         yield chunk({"role": "assistant", "content": ""})
         words = reply.content.split(" ") if reply.content else []
@@ -145,20 +137,7 @@ class ScriptedLLM:
             yield chunk({"tool_calls": [{"index": i, "function": {"arguments": call["function"]["arguments"]}}]})
         yield chunk({}, finish)
         if include_usage:
-            yield (
-                "data: "
-                + json.dumps(
-                    {
-                        "id": cid,
-                        "object": "chat.completion.chunk",
-                        "created": int(time.time()),
-                        "model": MODEL,
-                        "choices": [],
-                        "usage": usage,
-                    }
-                )
-                + "\n\n"
-            )
+            yield frame(choices=[], usage=usage)
         yield "data: [DONE]\n\n"
 
     async def models(self, request: Request) -> Response:
