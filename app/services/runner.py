@@ -111,6 +111,12 @@ class _UsageLogger(LLMCallLogger):
         self.usage.total_tokens = self.usage.prompt_tokens + self.usage.completion_tokens
 
 
+async def _messages(graph: CompiledStateGraph[Any, Any, Any, Any], config: RunnableConfig) -> list[AnyMessage]:
+    """The session's stored messages, from its latest checkpoint."""
+    snapshot = await graph.aget_state(config)
+    return list((snapshot.values or {}).get("messages", []))
+
+
 def _text(content: Any) -> str:
     if isinstance(content, str):
         return content
@@ -168,8 +174,7 @@ class Runner:
             pre_ids: set[str] = set()
             removed: list[AnyMessage] = []
             try:
-                snapshot = await graph.aget_state(config)
-                stored: list[AnyMessage] = list((snapshot.values or {}).get("messages", []))
+                stored = await _messages(graph, config)
                 pre_ids = {m.id for m in stored if m.id}
                 plan = reconcile(stored, req.messages)
                 removed_ids = {r.id for r in plan.removed}
@@ -230,8 +235,7 @@ class Runner:
             if text:
                 streamed_ids.add(chunk.id or "")
                 await queue.put(RunEvent("content", text))
-        state = await graph.aget_state(config)
-        messages: list[AnyMessage] = list((state.values or {}).get("messages", []))
+        messages = await _messages(graph, config)
         answers = [m for m in messages if isinstance(m, AIMessage) and not m.tool_calls]
         result.answer = _text(answers[-1].content) if answers else ""
         result.message_count = len(messages)
@@ -249,8 +253,7 @@ class Runner:
     ) -> None:
         """Undo a failed turn: drop what it added, restore what reconciliation removed."""
         try:
-            state = await graph.aget_state(config)
-            messages: list[AnyMessage] = list((state.values or {}).get("messages", []))
+            messages = await _messages(graph, config)
             added = [RemoveMessage(id=m.id) for m in messages if m.id and m.id not in pre_ids]
             if added or removed:
                 await graph.aupdate_state(config, {"messages": [*added, *removed]}, as_node="__start__")
