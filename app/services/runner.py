@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 @dataclass
 class RunRequest:
     agent: str
-    session_id: str
     messages: list[ChatMessageIn]
     context: AgentContext
 

@@ -144,7 +144,7 @@ async def chat_completions(
         max_history=services.settings.max_conversation_history,
         attachments=attachments,
     )
-    run = RunRequest(agent=agent, session_id=session_id, messages=body.messages, context=context)
+    run = RunRequest(agent=agent, messages=body.messages, context=context)
     model_name = body.model or agent
     headers = {"X-Session-Id": session_id}
     handle = services.runner.start(run, thread, ephemeral=ephemeral)
