@@ -43,7 +43,7 @@ lint:
 	$(BIN)/ruff format --check .
 
 typecheck:
-	$(BIN)/mypy app graphs tools_service settings.py
+	$(BIN)/mypy core app graphs tools_service settings.py
 
 bench: setup
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done

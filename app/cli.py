@@ -98,7 +98,7 @@ def _stop(procs: list[subprocess.Popen[Any]]) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from app.services.llm import choose_backend
+    from core.llm import choose_backend
 
     settings = get_settings().ensure_secrets()
     env = dict(os.environ)
@@ -164,7 +164,7 @@ def cmd_tools(args: argparse.Namespace) -> int:
 
 def cmd_embedded(args: argparse.Namespace) -> int:
     """Host the embedded GGUF in llama.cpp's server until interrupted."""
-    from app.services.llm import EmbeddedServer
+    from core.llm import EmbeddedServer
 
     server = EmbeddedServer(get_settings(), host=args.host, port=args.port)
     url = server.start()

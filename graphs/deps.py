@@ -44,7 +44,7 @@ def context_of(runtime: Runtime[AgentContext] | None) -> AgentContext:
 
 def configured_model(llm: BaseChatModel, ctx: AgentContext) -> BaseChatModel:
     """The graph's model with this run's options applied (temperature 0 stays 0)."""
-    from app.services.llm import with_options
+    from core.llm import with_options
 
     return with_options(llm, temperature=ctx.temperature, max_tokens=ctx.max_tokens, model=ctx.model)
 

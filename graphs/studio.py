@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 def studio_model(settings: Settings) -> BaseChatModel:
     """The configured backend's chat model, resolved off the event loop that may be importing us."""
-    from app.services.llm import BackendInfo, build_chat_model, resolve_backend
+    from core.llm import BackendInfo, build_chat_model, resolve_backend
 
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:

@@ -13,8 +13,8 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from app.errors import APIError
-from app.security import TokenError, decode_access_token
+from core.errors import APIError
+from core.security import TokenError, decode_access_token
 from settings import Settings
 from tools_service.workspace import USER_ID_RE
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
-from app.errors import install_error_handlers
-from app.observability import RequestIdMiddleware, configure_logging
+from core.errors import install_error_handlers
+from core.observability import RequestIdMiddleware, configure_logging
 from settings import Settings, get_settings
 from tools_service.auth import CurrentCaller
 

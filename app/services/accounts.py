@@ -16,7 +16,7 @@ from sqlmodel import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import ChatSession, User, utcnow
-from app.security import hash_password
+from core.security import hash_password
 from settings import Settings
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from langchain_core.tools import BaseTool
 from langgraph.graph.state import CompiledStateGraph
 
 from app.db import Database
-from app.services.llm import LLMService
+from core.llm import LLMService
 from app.services.runner import Runner
 from settings import Settings
 

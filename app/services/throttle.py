@@ -32,7 +32,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import Database, LoginThrottle
-from app.errors import APIError
+from core.errors import APIError
 from settings import Settings
 
 __all__ = ["Attempt", "begin_attempt", "record_failure", "record_success"]

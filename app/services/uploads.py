@@ -22,7 +22,7 @@ from pathlib import Path
 from starlette.datastructures import UploadFile
 
 from app.db import User
-from app.errors import APIError
+from core.errors import APIError
 from app.services import file_metadata
 from app.services.container import Services
 from app.services.sessions import uploads_dir

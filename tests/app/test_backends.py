@@ -8,7 +8,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from app.services.llm import choose_backend, with_options
+from core.llm import choose_backend, with_options
 from tests.conftest import make_settings
 from tests.fakes import ScriptedChatModel
 from tests.servers import free_port, serve_app

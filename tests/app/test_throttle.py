@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import select
 
 from app.db import Database, LoginThrottle
-from app.errors import APIError
+from core.errors import APIError
 from app.services import throttle
 from tests.conftest import make_settings
 

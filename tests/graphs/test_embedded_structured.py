@@ -14,7 +14,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
-from app.services.llm import build_chat_model, resolve_backend
+from core.llm import build_chat_model, resolve_backend
 from graphs import AgentContext, build_graph
 from graphs.auto import ROUTES
 from graphs.plan_execute import Plan, _bounded

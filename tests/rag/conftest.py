@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.security import create_access_token
+from core.security import create_access_token
 from settings import Settings
 from tests.rag.helpers import HashEmbeddings
 from tests.servers import serve_app

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.security import create_access_token
+from core.security import create_access_token
 from settings import Settings
 from tests.conftest import make_settings
 from tests.servers import serve_app

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from app.security import create_access_token
+from core.security import create_access_token
 from tests.tools_service.conftest import CODE, FILES, ToolsApp, ToolsAppFactory, requires_bwrap
 
 pytestmark = requires_bwrap

@@ -28,7 +28,7 @@ from filelock import FileLock
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
-from app.errors import APIError
+from core.errors import APIError
 from settings import Settings
 from tools_service.rag import store
 from tools_service.rag.chunking import chunk_text

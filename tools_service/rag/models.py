@@ -88,7 +88,7 @@ class RagModels:
     async def llm(self) -> BaseChatModel:
         async with self._llm_lock:
             if self._llm is None:
-                from app.services.llm import build_chat_model, resolve_backend
+                from core.llm import build_chat_model, resolve_backend
 
                 self._llm = build_chat_model(await resolve_backend(self.settings), self.settings)
             return self._llm

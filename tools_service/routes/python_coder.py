@@ -19,8 +19,8 @@ from fastapi import APIRouter, FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from app.api.disconnect import unless_disconnected
-from app.errors import APIError
+from core.disconnect import unless_disconnected
+from core.errors import APIError
 from settings import Settings
 from tools_service.auth import CurrentCaller
 from tools_service.envelope import ToolResult, fail, ok

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, FastAPI, File, Form, Request, UploadFile
 from pydantic import BaseModel, Field
 
-from app.errors import APIError
+from core.errors import APIError
 from settings import Settings
 from tools_service.auth import CurrentCaller
 from tools_service.envelope import ToolResult, ok

@@ -16,7 +16,7 @@ from sqlmodel import func, select
 from app.api.deps import AdminUser, DBDep, ServicesDep
 from app.api.routes.auth import UserPublic
 from app.db import User
-from app.errors import APIError
+from core.errors import APIError
 from app.services import accounts, runtime_settings
 from app.services.accounts import Password, Username
 

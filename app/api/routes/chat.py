@@ -15,9 +15,9 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from app.api.deps import CurrentUser, DBDep, ServicesDep
-from app.api.disconnect import unless_disconnected, until_disconnected
+from core.disconnect import unless_disconnected, until_disconnected
 from app.db import User
-from app.errors import APIError
+from core.errors import APIError
 from app.schemas.openai import (
     ChatCompletionRequest,
     Usage,

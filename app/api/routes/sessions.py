@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from app.api.deps import CurrentUser, DBDep, ServicesDep
 from app.db import ChatSession, User
-from app.errors import APIError
+from core.errors import APIError
 from app.schemas.openai import check_session_id
 from app.services import sessions
 from app.services.container import Services

@@ -19,7 +19,7 @@ import httpx
 import openai
 from langchain_core.language_models import BaseChatModel
 
-from app.errors import APIError
+from core.errors import APIError
 from settings import Settings
 
 __all__ = [
