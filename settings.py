@@ -162,6 +162,14 @@ class Settings(BaseSettings):
     max_file_size_mb: int = 100
     log_level: str = "INFO"
 
+    # Concurrency: pools sized for 128 concurrent sessions per worker. A request that cannot
+    # get a database connection within DB_POOL_TIMEOUT seconds gets a 503 with Retry-After.
+    db_pool_size: int = 20
+    db_max_overflow: int = 20
+    db_pool_timeout: float = 5.0
+    llm_max_connections: int = 256
+    idempotency_ttl_hours: float = 24.0
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

@@ -24,6 +24,7 @@ __all__ = [
     "ChatSession",
     "AppSetting",
     "LoginThrottle",
+    "IdempotencyRecord",
     "Database",
     "async_url",
     "utcnow",
@@ -84,6 +85,20 @@ class LoginThrottle(SQLModel, table=True):
     lockouts: int = 0
 
 
+class IdempotencyRecord(SQLModel, table=True):
+    """A chat turn made under an `Idempotency-Key`: the key (hashed with its owner, so two
+    users' keys never meet), the session it wrote to, and the stored answer. A retry with
+    the same key gets the stored answer instead of a second turn. `state` is `running`
+    while the first request is under way (a concurrent duplicate gets 409), `done` after."""
+
+    key: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(index=True, foreign_key="user.id", ondelete="CASCADE")
+    session_id: str = Field(max_length=128)
+    state: str = Field(default="running", max_length=16)
+    response: str = ""
+    created_at: float = 0.0
+
+
 def async_url(url: str) -> str:
     if url.startswith("sqlite:///"):
         return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
@@ -98,7 +113,15 @@ class Database:
         url = async_url(settings.db_url)
         if url.startswith("sqlite"):
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+        # Sized from settings; every use is a short transaction (no connection is held while
+        # an agent runs), and a request that cannot get one in `db_pool_timeout` s fails fast.
+        self.engine: AsyncEngine = create_async_engine(
+            url,
+            pool_pre_ping=not url.startswith("sqlite"),
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout,
+        )
         if url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)

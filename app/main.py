@@ -80,7 +80,7 @@ def create_app(
                 db=db,
                 llm=service,
                 graphs=graphs,
-                runner=Runner(graphs, service.info.name),
+                runner=Runner(graphs, service.info.name, service.run_callbacks()),
                 tools=tool_list,
                 tools_client=client,
                 checkpointer=checkpointer,

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 from typing import Any
 
@@ -14,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-__all__ = ["APIError", "error_body", "install_error_handlers"]
+__all__ = ["APIError", "error_body", "install_error_handlers", "storage_error"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,42 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     return (f"{param}: {msg}" if param else msg), param
 
 
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EIO}
+_STORAGE_WORDS = ("database is locked", "readonly database", "read-only", "disk is full", "disk i/o error")
+
+
+def storage_error(exc: BaseException) -> APIError | None:
+    """A failure of our own storage that a client should retry later, as a 503 with
+    `Retry-After`: the database pool is exhausted, the database is locked or on a
+    read-only or full disk. None for anything else. Checked along the cause chain."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return None
+        name = type(seen).__name__
+        text = str(seen).lower()
+        if name == "TimeoutError" and type(seen).__module__.startswith("sqlalchemy"):
+            return APIError(
+                503,
+                "the server is busy: no database connection was free",
+                code="server_busy",
+                type_="server_busy",
+                headers={"Retry-After": "1"},
+            )
+        if (isinstance(seen, OSError) and seen.errno in _STORAGE_ERRNOS) or (
+            name in ("OperationalError", "DiskFullError") and any(w in text for w in _STORAGE_WORDS)
+        ):
+            return APIError(
+                503,
+                "the server cannot write its data right now (storage unavailable)",
+                code="storage_unavailable",
+                type_="storage_unavailable",
+                headers={"Retry-After": "5"},
+            )
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def _api_error(_: Request, exc: APIError) -> JSONResponse:
@@ -101,5 +138,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        mapped = storage_error(exc)
+        if mapped is not None:
+            log.warning("storage unavailable: %s", exc)
+            return JSONResponse(mapped.body(), status_code=mapped.status, headers=mapped.headers)
         log.exception("unhandled error: %s", exc)
         return JSONResponse(error_body("internal server error", "api_error"), status_code=500)

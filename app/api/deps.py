@@ -37,17 +37,19 @@ def _unauthorized(message: str) -> APIError:
     return APIError(401, message, code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
 
 
-async def get_current_user(
-    services: ServicesDep, db: DBDep, authorization: Annotated[str | None, Header()] = None
-) -> User:
-    """The user named by the bearer token (what the `openai` SDK sends as `api_key`)."""
+async def get_current_user(services: ServicesDep, authorization: Annotated[str | None, Header()] = None) -> User:
+    """The user named by the bearer token (what the `openai` SDK sends as `api_key`).
+
+    Its own short transaction, not the request's `DBDep`: a chat completion must not keep
+    a pooled connection for the whole agent run (the pool would cap concurrent chats)."""
     if not authorization or not authorization.lower().startswith("bearer "):
         raise _unauthorized("missing bearer token: log in at /api/auth/login and send the token")
     try:
         claims = decode_access_token(authorization[7:].strip(), services.settings.jwt_secret)
     except TokenError as exc:
         raise _unauthorized(f"invalid token: {exc}") from exc
-    user = await db.get(User, str(claims["sub"]))
+    async with services.db.session() as db:
+        user = await db.get(User, str(claims["sub"]))
     if user is None or user.disabled:
         raise _unauthorized("invalid token: the account does not exist or is disabled")
     if user.tokens_valid_after is not None:

@@ -12,17 +12,18 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage, BaseMessage, RemoveMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
 from app.schemas.openai import ChatMessageIn, Usage
 from app.services.history import reconcile
-from core.errors import APIError
+from core.errors import APIError, storage_error
 from core.llm import llm_error_to_api_error
 from core.observability import LLMCallLogger
 from graphs.deps import AgentContext
@@ -37,6 +38,12 @@ class RunRequest:
     agent: str
     messages: list[ChatMessageIn]
     context: AgentContext
+    # Runs after the graph has finished and before `done` is announced: what must be stored
+    # with the turn (session index, idempotency record). If it fails, the turn is rolled
+    # back and the client gets the error, so a reported failure never leaves a stored turn.
+    on_commit: Callable[[RunResult], Awaitable[None]] | None = None
+    # Runs after a failed or cancelled turn has been rolled back (e.g. to release its key).
+    on_failure: Callable[[], Awaitable[None]] | None = None
 
 
 @dataclass
@@ -125,9 +132,15 @@ def _text(content: Any) -> str:
 
 
 class Runner:
-    def __init__(self, graphs: dict[str, CompiledStateGraph[Any, Any, Any, Any]], backend: str) -> None:
+    def __init__(
+        self,
+        graphs: dict[str, CompiledStateGraph[Any, Any, Any, Any]],
+        backend: str,
+        callbacks: Sequence[BaseCallbackHandler] | None = None,
+    ) -> None:
         self.graphs = graphs
         self.backend = backend
+        self.callbacks = list(callbacks or [])
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._active: dict[str, asyncio.Task[None]] = {}
 
@@ -185,14 +198,16 @@ class Runner:
                     raise APIError(400, "the last message must not be an assistant message", param="messages")
                 result = await self._stream(graph, plan.update, config, req, usage_log, queue)
                 result.usage = usage_log.usage
+                if req.on_commit is not None:
+                    await req.on_commit(result)
                 await queue.put(RunEvent("done", result.answer, data={"result": result}))
             except asyncio.CancelledError:
-                await asyncio.shield(self._rollback(graph, config, pre_ids, removed))
+                await asyncio.shield(self._undo(graph, config, pre_ids, removed, req))
                 log.info("run cancelled, session %s rolled back", thread_id)
                 await queue.put(RunEvent("error", error=APIError(409, "the request was cancelled", code="cancelled")))
                 raise
             except Exception as exc:
-                await asyncio.shield(self._rollback(graph, config, pre_ids, removed))
+                await asyncio.shield(self._undo(graph, config, pre_ids, removed, req))
                 await queue.put(RunEvent("error", error=self._as_api_error(exc)))
             finally:
                 if self._active.get(thread_id) is asyncio.current_task():
@@ -210,7 +225,7 @@ class Runner:
         usage_log: _UsageLogger,
         queue: asyncio.Queue[RunEvent],
     ) -> RunResult:
-        run_config: RunnableConfig = {**config, "callbacks": [usage_log]}
+        run_config: RunnableConfig = {**config, "callbacks": [usage_log, *self.callbacks]}
         result = RunResult()
         streamed_ids: set[str] = set()
         async for _ns, mode, data in graph.astream(
@@ -243,6 +258,21 @@ class Runner:
             await queue.put(RunEvent("content", result.answer))
         return result
 
+    async def _undo(
+        self,
+        graph: CompiledStateGraph[Any, Any, Any, Any],
+        config: RunnableConfig,
+        pre_ids: set[str],
+        removed: list[AnyMessage],
+        req: RunRequest,
+    ) -> None:
+        await self._rollback(graph, config, pre_ids, removed)
+        if req.on_failure is not None:
+            try:
+                await req.on_failure()
+            except Exception:
+                log.exception("clean-up after a failed run of %s failed", config["configurable"]["thread_id"])
+
     async def _rollback(
         self,
         graph: CompiledStateGraph[Any, Any, Any, Any],
@@ -263,6 +293,10 @@ class Runner:
     def _as_api_error(exc: BaseException) -> APIError:
         if isinstance(exc, APIError):
             return exc
+        stored = storage_error(exc)
+        if stored is not None:
+            log.warning("storage unavailable during a run: %s", exc)
+            return stored
         mapped = llm_error_to_api_error(exc)
         if mapped is None:
             cause = exc.__cause__ or exc.__context__

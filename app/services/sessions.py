@@ -32,6 +32,7 @@ __all__ = [
     "count_sessions",
     "uploads_dir",
     "remove_session",
+    "purge_session",
 ]
 
 log = logging.getLogger(__name__)
@@ -87,13 +88,13 @@ async def open_session(db: AsyncSession, user_id: str, session_id: str, agent: s
 
 
 async def record_turn(db: AsyncSession, thread_id: str, agent: str, message_count: int) -> None:
-    """One UPDATE, no read first: this runs on every chat turn."""
+    """One UPDATE, no read first: this runs on every chat turn. The caller commits (with
+    the turn's idempotency record, in one transaction)."""
     await db.exec(
         update(ChatSession)
         .where(ChatSession.thread_id == thread_id)  # type: ignore[arg-type]
         .values(agent=agent, message_count=message_count, updated_at=utcnow())
     )
-    await db.commit()
 
 
 async def list_sessions(db: AsyncSession, user_id: str, *, limit: int = 50, offset: int = 0) -> list[ChatSession]:
@@ -117,8 +118,9 @@ def uploads_dir(data_dir: Path, user_id: str, session_id: str) -> Path:
     return data_dir / "uploads" / user_id / session_id
 
 
-async def remove_session(services: Services, db: AsyncSession, row: ChatSession) -> None:
-    """Delete a session everywhere: its running request, checkpoints, uploads, workspace, row.
+async def purge_session(services: Services, row: ChatSession) -> None:
+    """Delete a session's data everywhere but its row: its running request, checkpoints,
+    uploads, workspace. Holds no database connection (it waits on the run and the tools app).
 
     The run is cancelled and waited for first, so its rollback cannot write a checkpoint
     back after the delete. A tools app that is down leaves the workspace behind (logged):
@@ -133,5 +135,10 @@ async def remove_session(services: Services, db: AsyncSession, row: ChatSession)
         result = await services.tools_client.delete_workspace(row.user_id, row.session_id)
         if not result.success:
             log.warning("workspace of session %s not removed: %s", row.thread_id, result.answer)
+
+
+async def remove_session(services: Services, db: AsyncSession, row: ChatSession) -> None:
+    """`purge_session`, then the row, in the caller's session."""
+    await purge_session(services, row)
     await db.delete(row)
     await db.commit()

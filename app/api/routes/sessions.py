@@ -103,10 +103,17 @@ async def rename_session(session_id: str, body: SessionUpdate, db: DBDep, user: 
 
 
 @router.delete("/sessions/{session_id}")
-async def delete_session(session_id: str, services: ServicesDep, db: DBDep, user: CurrentUser) -> dict[str, Any]:
-    """Removes the session row, its checkpoints, its uploads and its python workspace."""
-    row = await _owned(db, user.id, session_id)
-    await sessions.remove_session(services, db, row)
+async def delete_session(session_id: str, services: ServicesDep, user: CurrentUser) -> dict[str, Any]:
+    """Removes the session row, its checkpoints, its uploads and its python workspace. The
+    clean-up waits on the run and the tools app, so no connection is held meanwhile."""
+    async with services.db.session() as db:
+        row = await _owned(db, user.id, session_id)
+    await sessions.purge_session(services, row)
+    async with services.db.session() as db:
+        found = await db.get(ChatSession, row.thread_id)
+        if found is not None:
+            await db.delete(found)
+            await db.commit()
     return {"id": session_id, "object": "chat.session", "deleted": True}
 
 
@@ -136,9 +143,10 @@ def _owner(user: User, user_id: str | None) -> str:
 
 
 @router.get("/history/{session_id}")
-async def history(session_id: str, services: ServicesDep, db: DBDep, user: CurrentUser) -> dict[str, Any]:
+async def history(session_id: str, services: ServicesDep, user: CurrentUser) -> dict[str, Any]:
     """The messages stored in the session's checkpoint, in OpenAI format."""
-    row = await _owned(db, user.id, session_id)
+    async with services.db.session() as db:
+        row = await _owned(db, user.id, session_id)
     messages = await _stored_messages(services, row)
     return {"id": session_id, "object": "chat.history", "title": row.title, "agent": row.agent, "messages": messages}
 
