@@ -184,7 +184,11 @@ def build_chat_model(info: BackendInfo, settings: Settings) -> BaseChatModel:
     # Our own HTTP client, not langchain-openai's process-wide cached one: that one is bound to
     # the event loop that first used it, and each app (each test, each worker) has its own loop.
     return ChatOpenAI(
-        http_async_client=httpx.AsyncClient(timeout=settings.llm_timeout),
+        http_async_client=httpx.AsyncClient(
+            timeout=settings.llm_timeout,
+            # httpx's default (100) would queue the 101st concurrent session's model call.
+            limits=httpx.Limits(max_connections=settings.llm_max_connections, max_keepalive_connections=64),
+        ),
         base_url=info.base_url,
         api_key=info.api_key or "none",  # type: ignore[arg-type]
         model=info.model,

@@ -8,6 +8,7 @@ check exactly what the model saw. Every request body is recorded in `requests`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -39,6 +40,7 @@ class Reply:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     status: int = 200  # an HTTP error status makes the backend fail
     delay: float = 0.0
+    cut_after: int | None = None  # stream this many content chunks, then hang up (no finish, no [DONE])
 
 
 class ScriptedLLM:
@@ -46,6 +48,29 @@ class ScriptedLLM:
         self.script: deque[Reply] = deque()
         self.requests: list[dict[str, Any]] = []
         self.url = ""
+        self._hold = 0
+        self._waiting = 0
+        self._cond: asyncio.Condition | None = None
+
+    def hold_until(self, n: int) -> None:
+        """Make requests wait until `n` of them are in flight at once, then answer them all:
+        proof that `n` turns reached the model concurrently. A request that waits 60 s in vain
+        gets a 500, so a test whose turns cannot all get here fails rather than hangs."""
+        self._hold = n
+
+    async def _gate(self) -> bool:
+        if self._hold <= 0:
+            return True
+        if self._cond is None:
+            self._cond = asyncio.Condition()
+        async with self._cond:
+            self._waiting += 1
+            self._cond.notify_all()
+            try:
+                await asyncio.wait_for(self._cond.wait_for(lambda: self._waiting >= self._hold), 60)
+                return True
+            except TimeoutError:
+                return False
 
     def push(self, *replies: Reply | str) -> None:
         for r in replies:
@@ -68,9 +93,9 @@ class ScriptedLLM:
         body = await request.json()
         self.requests.append(body)
         reply = self._next(body)
+        if not await self._gate():
+            return JSONResponse({"error": {"message": "hold_until: not enough concurrent requests"}}, status_code=500)
         if reply.delay:
-            import asyncio
-
             await asyncio.sleep(reply.delay)
         if reply.status != 200:
             return JSONResponse(
@@ -120,6 +145,8 @@ class ScriptedLLM:
         yield chunk({"role": "assistant", "content": ""})
         words = reply.content.split(" ") if reply.content else []
         for i, word in enumerate(words):
+            if reply.cut_after is not None and i >= reply.cut_after:
+                return  # the connection ends here: no finish_reason, no [DONE]
             yield chunk({"content": word if i == 0 else " " + word})
         for i, call in enumerate(calls):
             yield chunk(

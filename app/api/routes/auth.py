@@ -59,11 +59,13 @@ async def signup(body: Credentials, services: ServicesDep, db: DBDep) -> TokenOu
 
 
 @router.post("/login")
-async def login(body: LoginIn, request: Request, services: ServicesDep, db: DBDep) -> TokenOut:
-    """Throttled per account and per client address (app/services/throttle.py)."""
+async def login(body: LoginIn, request: Request, services: ServicesDep) -> TokenOut:
+    """Throttled per account and per client address (app/services/throttle.py). Each database
+    step is its own short transaction: none is held across the hash check or the failure delay."""
     client_ip = request.client.host if request.client else "unknown"
     attempt = await throttle.begin_attempt(services.db, services.settings, body.username, client_ip)
-    user = (await db.exec(select(User).where(User.username == body.username))).first()
+    async with services.db.session() as db:
+        user = (await db.exec(select(User).where(User.username == body.username))).first()
     valid = await asyncio.to_thread(_check_password, body.password, user.hashed_password if user is not None else None)
     if user is None or user.disabled or not valid:
         await throttle.record_failure(services.db, services.settings, attempt)

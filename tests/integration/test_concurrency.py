@@ -1,0 +1,55 @@
+"""Many sessions at once: no request holds a database connection while its agent runs.
+
+With a database pool of ONE connection, a dozen turns (streaming and not) must all reach
+the model at the same time: the scripted backend holds every request until all of them
+are in flight. If any request kept the connection across the model call, the others could
+not get one, the backend's gate would never open, and the turns would fail with 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import httpx
+
+from tests.integration.conftest import serve_platform
+from tests.scripted_llm import ScriptedLLM
+
+N = 12
+
+
+async def _turn(client: httpx.AsyncClient, url: str, headers: dict[str, str], i: int) -> tuple[int, str]:
+    body = {"model": "chat", "session_id": f"s{i}", "messages": [{"role": "user", "content": f"hello {i}"}]}
+    if i % 2:
+        body["stream"] = True
+        text = ""
+        async with client.stream("POST", url, json=body, headers=headers) as resp:
+            async for line in resp.aiter_lines():
+                if line.startswith("data: {"):
+                    chunk = json.loads(line[6:])
+                    assert "error" not in chunk, chunk
+                    for choice in chunk.get("choices", []):
+                        text += choice["delta"].get("content") or ""
+            return resp.status_code, text
+    resp = await client.post(url, json=body, headers=headers)
+    return resp.status_code, resp.json()["choices"][0]["message"]["content"] if resp.status_code == 200 else resp.text
+
+
+def test_a_pool_of_one_connection_serves_a_dozen_concurrent_turns(data_dir: Path, llm_server: ScriptedLLM) -> None:
+    llm_server.hold_until(N)
+    with serve_platform(data_dir, llm_server, db_pool_size=1, db_max_overflow=0, db_pool_timeout=10.0) as p:
+
+        async def run() -> list[tuple[int, str]]:
+            async with httpx.AsyncClient(timeout=120) as client:
+                url = p.v1 + "/chat/completions"
+                return await asyncio.gather(*(_turn(client, url, p.headers(), i) for i in range(N)))
+
+        results = asyncio.run(run())
+        assert [status for status, _ in results] == [200] * N, results
+        assert [text for _, text in results] == [f"echo: hello {i}" for i in range(N)]
+        # Every session is stored once, whole.
+        listed = httpx.get(p.url + "/api/chat/sessions", headers=p.headers(), params={"limit": 50}).json()
+        assert sorted(s["id"] for s in listed["data"]) == sorted(f"s{i}" for i in range(N))
+        assert {s["message_count"] for s in listed["data"]} == {2}
