@@ -90,7 +90,8 @@ def test_a_duplicate_sent_while_the_first_runs_is_refused_not_run(data_dir: Path
         async def run() -> tuple[httpx.Response, httpx.Response]:
             async with httpx.AsyncClient(timeout=120) as client:
                 first = asyncio.ensure_future(client.post(p.v1 + "/chat/completions", json=body, headers=headers))
-                while not llm_server.requests:  # the first turn is at the model
+                # The scripted server runs in another thread: poll until the first turn is at the model.
+                while not llm_server.requests:  # noqa: ASYNC110
                     await asyncio.sleep(0.01)
                 dup = await client.post(p.v1 + "/chat/completions", json=body, headers=headers)
                 await client.post(p.v1 + "/chat/completions", json=other, headers=p.headers())  # opens the gate
