@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -97,12 +98,68 @@ def _stop(procs: list[subprocess.Popen[Any]]) -> None:
             proc.kill()
 
 
+class _Child:
+    """One supervised process: how to start it, where it answers, and its restart history."""
+
+    def __init__(self, name: str, cmd: list[str], health: str, env: dict[str, str], run_dir: Path) -> None:
+        self.name, self.cmd, self.health, self.env, self.run_dir = name, cmd, health, env, run_dir
+        self.proc: subprocess.Popen[Any] | None = None
+        self.started = 0.0
+        self.failures = 0  # crashes in a row (reset once it has stayed up for STABLE_AFTER s)
+        self.restart_at: float | None = None
+
+    def start(self) -> None:
+        self.proc = _spawn(self.cmd, self.env)
+        self.started = time.monotonic()
+        self.restart_at = None
+        (self.run_dir / f"{self.name}.pid").write_text(str(self.proc.pid))
+
+    def wait_ready(self) -> None:
+        assert self.proc is not None
+        _wait_http(self.health, self.proc, self.name)
+
+
+STABLE_AFTER = 60.0  # seconds up after which a child's crash count starts again
+MAX_BACKOFF = 30.0
+
+
+def _supervise(children: list[_Child], sleep: Any = time.sleep) -> None:
+    """Restart any child that exits, with exponential backoff (1, 2, 4 … 30 s), logging each
+    crash; the others keep serving meanwhile (chat works while the tools app restarts).
+    Returns only through KeyboardInterrupt (Ctrl-C, SIGTERM)."""
+    while True:
+        now = time.monotonic()
+        for child in children:
+            proc = child.proc
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    log.info("restarting %s (attempt %d)", child.name, child.failures)
+                    child.start()
+                continue
+            if proc is None or proc.poll() is None:
+                continue
+            if now - child.started > STABLE_AFTER:
+                child.failures = 0
+            child.failures += 1
+            delay = min(MAX_BACKOFF, 2.0 ** (child.failures - 1))
+            log.error(
+                "%s exited with status %s; restarting it in %.0f s (the others keep serving)",
+                child.name,
+                proc.returncode,
+                delay,
+            )
+            child.restart_at = now + delay
+        sleep(0.5)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from core.llm import choose_backend
 
     settings = get_settings().ensure_secrets()
     env = dict(os.environ)
-    procs: list[subprocess.Popen[Any]] = []
+    children: list[_Child] = []
+    run_dir = settings.data_dir / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
     backend, reason = asyncio.run(choose_backend(settings))
     # Ctrl-C and `kill`/systemd stop shut down the same clean way. SIGINT is set explicitly:
     # a shell starts background jobs with it ignored, and Python keeps that.
@@ -112,30 +169,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if backend == "embedded" and not settings.embedded_server_url:
             port = args.embedded_port or _free_port()
             log.info("starting the embedded model (%s) on port %d", reason, port)
-            proc = _spawn([sys.executable, "-m", "app.cli", "embedded", "--port", str(port)], env)
-            procs.append(proc)
+            cmd = [sys.executable, "-m", "app.cli", "embedded", "--port", str(port)]
             url = f"http://127.0.0.1:{port}"
-            _wait_http(url + "/v1/models", proc, "embedded model server")
+            children.append(_Child("embedded", cmd, url + "/v1/models", env, run_dir))
+            children[-1].start()
+            children[-1].wait_ready()
             env["LLM_BACKEND"] = "embedded"
             env["EMBEDDED_SERVER_URL"] = url
-        tools = _spawn(_tools_app(settings), env)
-        procs.append(tools)
-        _wait_http(f"http://{_client_host(settings.tools_host)}:{settings.tools_port}/health", tools, "tools app")
-        main_app = _spawn(_main_app(settings), env)
-        procs.append(main_app)
+            env["LLM_BACKEND_REASON"] = reason
+        tools_health = f"http://{_client_host(settings.tools_host)}:{settings.tools_port}/health"
+        children.append(_Child("tools app", _tools_app(settings), tools_health, env, run_dir))
+        children[-1].start()
+        children[-1].wait_ready()
         base = f"http://{_client_host(settings.server_host)}:{settings.server_port}"
-        _wait_http(base + "/health", main_app, "main app")
+        children.append(_Child("main app", _main_app(settings), base + "/health", env, run_dir))
+        children[-1].start()
+        children[-1].wait_ready()
         log.info("LLM API is up: %s/v1 (OpenAI-compatible; log in at %s/api/auth/login)", base, base)
-        while all(p.poll() is None for p in procs):
-            time.sleep(0.5)
-        failed = next(p for p in procs if p.poll() is not None)
-        log.error("a process exited (status %s); stopping the others", failed.returncode)
-        return 1
+        _supervise(children)
+        return 0  # pragma: no cover - _supervise returns only by KeyboardInterrupt
     except KeyboardInterrupt:
         log.info("stopping")
         return 0
     finally:
-        _stop(procs)
+        _stop([c.proc for c in children if c.proc is not None])
 
 
 def _raise_interrupt(*_: object) -> None:

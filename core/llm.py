@@ -119,7 +119,8 @@ async def _reachable(url: str, timeout: float) -> bool:
 async def choose_backend(settings: Settings) -> tuple[str, str]:
     """(backend, why): LLM_BACKEND, or for `auto` the first that answers."""
     if settings.llm_backend != "auto":
-        return settings.llm_backend, "LLM_BACKEND setting"
+        # `llm-api serve` makes the choice once and passes it on with its reason.
+        return settings.llm_backend, os.environ.get("LLM_BACKEND_REASON") or "LLM_BACKEND setting"
     probe = settings.backend_probe_timeout
     if await _reachable(f"{settings.ollama_host.rstrip('/')}/api/tags", probe):
         return "ollama", f"Ollama answered at {settings.ollama_host}"

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -82,3 +83,62 @@ def test_serve_starts_both_apps_and_stops_cleanly(data_dir: Path, llm_server: Sc
             time.sleep(0.1)
         else:
             raise AssertionError(f"child {pid} still running after Ctrl-C")
+
+
+def test_a_crashed_tools_app_is_restarted_and_chat_keeps_working(data_dir: Path, llm_server: ScriptedLLM) -> None:
+    """`llm-api serve` supervises its children: SIGKILL the tools app, the main app keeps
+    answering, the supervisor logs the crash and starts a new tools app."""
+    main_port, tools_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "DATA_DIR": str(data_dir),
+        "SERVER_PORT": str(main_port),
+        "TOOLS_PORT": str(tools_port),
+        "TOOLS_URL": f"http://127.0.0.1:{tools_port}",
+        "LLM_BACKEND": "openai",
+        "OPENAI_BASE_URL": llm_server.url,
+        "OPENAI_API_KEY": "test",
+        "DEFAULT_AGENT": "chat",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True
+    )
+    base = f"http://127.0.0.1:{main_port}"
+    tools = f"http://127.0.0.1:{tools_port}/health"
+
+    def up(url: str) -> bool:
+        try:
+            return httpx.get(url, timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def wait_for(cond: Any, what: str) -> None:
+        deadline = time.monotonic() + 120  # a hang guard, not a speed requirement
+        while not cond():
+            assert proc.poll() is None, "llm-api serve exited"
+            assert time.monotonic() < deadline, what
+            time.sleep(0.2)
+
+    try:
+        wait_for(lambda: up(base + "/health"), "the main app did not come up")
+        pid_file = data_dir / "run" / "tools app.pid"
+        old_pid = int(pid_file.read_text())
+        os.kill(old_pid, signal.SIGKILL)
+        wait_for(lambda: not up(tools), "the tools app did not go down")
+        # Chat does not need the tools app: it still works while the tools app is down.
+        token = httpx.post(base + "/api/auth/login", json={"username": "admin", "password": "administrator"})
+        client = openai.OpenAI(base_url=base + "/v1", api_key=token.json()["access_token"], max_retries=0)
+        resp = client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "still here"}])
+        assert resp.choices[0].message.content == "echo: still here"
+        wait_for(lambda: up(tools) and int(pid_file.read_text()) != old_pid, "the tools app was not restarted")
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            for pid in _children(proc.pid):
+                os.kill(pid, signal.SIGKILL)
+            proc.kill()
+            raise
+    assert "tools app exited with status" in err and "restarting it" in err
