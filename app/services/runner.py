@@ -228,13 +228,21 @@ class Runner:
         run_config: RunnableConfig = {**config, "callbacks": [usage_log, *self.callbacks]}
         result = RunResult()
         streamed_ids: set[str] = set()
-        async for _ns, mode, data in graph.astream(
+        final: dict[str, Any] | None = None
+        # durability="exit": one checkpoint write per turn, not one per step (each write
+        # serialises the whole history); a process killed mid-run leaves the turn absent.
+        async for ns, mode, data in graph.astream(
             {"messages": update},
             run_config,
             context=req.context,
-            stream_mode=["messages", "custom"],
+            stream_mode=["messages", "custom", "values"],
             subgraphs=True,
+            durability="exit",
         ):
+            if mode == "values":
+                if not ns:  # the top graph's state after each step: its last one is the turn's end
+                    final = data  # type: ignore[assignment]
+                continue
             if mode == "custom":
                 if isinstance(data, dict) and data.get("text"):
                     result.steps.append(data)
@@ -249,7 +257,7 @@ class Runner:
             if text:
                 streamed_ids.add(chunk.id or "")
                 await queue.put(RunEvent("content", text))
-        messages = await _messages(graph, config)
+        messages = list(final.get("messages", [])) if final is not None else await _messages(graph, config)
         answers = [m for m in messages if isinstance(m, AIMessage) and not m.tool_calls]
         result.answer = _text(answers[-1].content) if answers else ""
         result.message_count = len(messages)
