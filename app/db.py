@@ -124,6 +124,7 @@ class Database:
         )
         if url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin_immediate)
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
 
     async def init(self) -> None:
@@ -159,10 +160,19 @@ class Database:
         await self.engine.dispose()
 
 
+def _sqlite_begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
+    """Every transaction takes SQLite's write lock up front. A deferred transaction that
+    reads and then writes cannot wait for a concurrent writer (its snapshot is stale), so it
+    fails at once with "database is locked"; an immediate one waits (busy_timeout) instead.
+    Transactions here are a few statements long, so serialising them costs little."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    dbapi_conn.isolation_level = None  # the driver must not emit its own BEGIN: see above
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=5000")
+    cur.execute("PRAGMA busy_timeout=30000")
     cur.close()

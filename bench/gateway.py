@@ -80,7 +80,11 @@ async def throughput(url: str, token: str, sessions: int, turns: int, mode: str)
         nonlocal errors
         sid = f"{mode}-{sessions}-{i}-{time.monotonic_ns()}"
         for t in range(turns):
-            body: dict[str, Any] = {"model": "chat", "session_id": sid, "messages": [{"role": "user", "content": f"t{t}"}]}
+            body: dict[str, Any] = {
+                "model": "chat",
+                "session_id": sid,
+                "messages": [{"role": "user", "content": f"t{t}"}],
+            }
             try:
                 if mode == "stream":
                     body["stream"] = True
@@ -151,8 +155,17 @@ def main() -> None:
         }
         llm = start([sys.executable, "-m", "tests.scripted_llm", "--port", str(llm_port)], env)
         app = start(
-            [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--port", str(app_port),
-             "--log-level", "warning"],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "app.main:create_app",
+                "--port",
+                str(app_port),
+                "--log-level",
+                "warning",
+            ],
             env,
         )
         rows: list[tuple[str, str, str]] = []
@@ -170,11 +183,20 @@ def main() -> None:
                 client.chat.completions.create(model="chat", messages=msg, extra_body={"session_id": f"w{i}"})  # type: ignore[arg-type]
             d = [timed(lambda: direct.chat.completions.create(model="m", messages=msg)) for _ in range(args.n)]  # type: ignore[arg-type]
             f = [
-                timed(lambda i=i: client.chat.completions.create(model="chat", messages=msg, extra_body={"session_id": f"f{i}"}))  # type: ignore[arg-type,misc]
+                timed(
+                    lambda i=i: client.chat.completions.create(
+                        model="chat", messages=msg, extra_body={"session_id": f"f{i}"}
+                    )
+                )  # type: ignore[arg-type,misc]
                 for i in range(args.n)
             ]
-            rows.append(("added p50/p95, fresh session (target ≤ 5 ms p50)",
-                         f"{pct(f, .5) - pct(d, .5):.1f} / {pct(f, .95) - pct(d, .95):.1f} ms", f"direct p50 {pct(d, .5):.1f} ms"))
+            rows.append(
+                (
+                    "added p50/p95, fresh session (target ≤ 5 ms p50)",
+                    f"{pct(f, 0.5) - pct(d, 0.5):.1f} / {pct(f, 0.95) - pct(d, 0.95):.1f} ms",
+                    f"direct p50 {pct(d, 0.5):.1f} ms",
+                )
+            )
             # One long session: only the new message each turn; the backend sees the whole history.
             history: list[dict[str, str]] = []
             plat: list[float] = []
@@ -183,36 +205,63 @@ def main() -> None:
                 content = f"turn {t}"
                 history.append({"role": "user", "content": content})
                 dirs.append(timed(lambda: direct.chat.completions.create(model="m", messages=history)))  # type: ignore[arg-type]
-                plat.append(timed(lambda: client.chat.completions.create(
-                    model="chat", messages=[{"role": "user", "content": content}], extra_body={"session_id": "long"})))  # type: ignore[arg-type,misc]
+                plat.append(
+                    timed(
+                        lambda: client.chat.completions.create(
+                            model="chat",
+                            messages=[{"role": "user", "content": content}],
+                            extra_body={"session_id": "long"},
+                        )
+                    )
+                )  # type: ignore[arg-type,misc]
                 history.append({"role": "assistant", "content": f"echo: {content}"})
             early = [p - q for p, q in zip(plat[5:15], dirs[5:15], strict=True)]
             late = [p - q for p, q in zip(plat[-10:], dirs[-10:], strict=True)]
-            rows.append((f"added p50, turns 6–15 vs {args.turns - 9}–{args.turns} of one session (target ≤ 10 ms)",
-                         f"{statistics.median(early):.1f} / {statistics.median(late):.1f} ms",
-                         f"platform turn p50 {statistics.median(plat[5:15]):.1f} → {statistics.median(plat[-10:]):.1f} ms "
-                         f"({statistics.median(plat[-10:]) / statistics.median(plat[5:15]):.2f}×, target ≤ 1.5×)"))
+            rows.append(
+                (
+                    f"added p50, turns 6–15 vs {args.turns - 9}–{args.turns} of one session (target ≤ 10 ms)",
+                    f"{statistics.median(early):.1f} / {statistics.median(late):.1f} ms",
+                    f"platform turn p50 {statistics.median(plat[5:15]):.1f} → {statistics.median(plat[-10:]):.1f} ms "
+                    f"({statistics.median(plat[-10:]) / statistics.median(plat[5:15]):.2f}×, target ≤ 1.5×)",
+                )
+            )
             dt = [ttft(direct, model="m", messages=msg) for _ in range(20)]
             pt = [ttft(client, model="chat", messages=msg, extra_body={"session_id": f"tt{i}"}) for i in range(20)]
-            rows.append(("time to first token added, p50", f"{pct(pt, .5) - pct(dt, .5):.1f} ms", ""))
+            rows.append(("time to first token added, p50", f"{pct(pt, 0.5) - pct(dt, 0.5):.1f} ms", ""))
             for c in [int(x) for x in args.concurrency.split(",") if x]:
                 for mode in ("chat", "stream"):
                     tps, errs = asyncio.run(throughput(base + "/v1/chat/completions", token_s, c, 3, mode))
                     rows.append((f"turns/s, {c} sessions × 3 turns at once, {mode}", f"{tps:.1f}", f"{errs} errors"))
             db = Path(tmp) / "checkpoints.db"
-            size0 = db.stat().st_size + (Path(str(db) + "-wal").stat().st_size if Path(str(db) + "-wal").exists() else 0)
+            size0 = db.stat().st_size + (
+                Path(str(db) + "-wal").stat().st_size if Path(str(db) + "-wal").exists() else 0
+            )
             with sqlite3.connect(db) as conn:
-                blobs = conn.execute("select count(*), sum(length(checkpoint)) from checkpoints where thread_id like '%:long'").fetchone()
+                blobs = conn.execute(
+                    "select count(*), sum(length(checkpoint)) from checkpoints where thread_id like '%:long'"
+                ).fetchone()
                 writes = conn.execute("select sum(length(value)) from writes where thread_id like '%:long'").fetchone()
-            rows.append(("checkpoint bytes per turn (long session)",
-                         f"{((blobs[1] or 0) + (writes[0] or 0)) / args.turns:,.0f}", f"{blobs[0]} checkpoints, db {size0 / 1e6:.1f} MB"))
+            rows.append(
+                (
+                    "checkpoint bytes per turn (long session)",
+                    f"{((blobs[1] or 0) + (writes[0] or 0)) / args.turns:,.0f}",
+                    f"{blobs[0]} checkpoints, db {size0 / 1e6:.1f} MB",
+                )
+            )
             before = rss_mb(app.pid)
             asyncio.run(throughput(base + "/v1/chat/completions", token_s, 16, max(1, args.soak // 16), "chat"))
-            rows.append((f"main app RSS before/after {args.soak} more turns", f"{before:.0f} / {rss_mb(app.pid):.0f} MB", ""))
+            rows.append(
+                (f"main app RSS before/after {args.soak} more turns", f"{before:.0f} / {rss_mb(app.pid):.0f} MB", "")
+            )
             lite = litellm_row(llm_port, env, args.n)
             if lite is not None:
-                rows.append(("LiteLLM proxy added p50/p95 (same backend, same run)",
-                             f"{pct(lite, .5) - pct(d, .5):.1f} / {pct(lite, .95) - pct(d, .95):.1f} ms", ""))
+                rows.append(
+                    (
+                        "LiteLLM proxy added p50/p95 (same backend, same run)",
+                        f"{pct(lite, 0.5) - pct(d, 0.5):.1f} / {pct(lite, 0.95) - pct(d, 0.95):.1f} ms",
+                        "",
+                    )
+                )
             else:
                 rows.append(("LiteLLM proxy", "not installed", "pip install 'litellm[proxy]' to add this row"))
         finally:

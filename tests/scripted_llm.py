@@ -34,6 +34,36 @@ def tool_call(name: str, args: dict[str, Any], call_id: str | None = None) -> di
     return {"id": call_id or f"call_{uuid.uuid4().hex[:8]}", "name": name, "arguments": json.dumps(args)}
 
 
+def instance(schema: dict[str, Any], root: dict[str, Any], name: str = "") -> Any:
+    """A small valid instance of a JSON schema (first enum value, `print('ok')` for a
+    field named `code`): what a well-behaved model returns for structured output."""
+    if "$ref" in schema:
+        ref = schema["$ref"].split("/")[-1]
+        return instance(root.get("$defs", root.get("definitions", {}))[ref], root, name)
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in schema:
+            options = [o for o in schema[key] if o.get("type") != "null"] or schema[key]
+            return instance(options[0], root, name)
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    kind = schema.get("type", "object")
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {k: instance(v, root, k) for k, v in props.items()}
+    if kind == "array":
+        n = int(schema.get("minItems", 0) or 0)
+        return [instance(schema.get("items", {}), root, name) for _ in range(max(n, 1 if name == "steps" else 0))]
+    if kind == "string":
+        return "print('ok')" if name == "code" else "ok"
+    if kind in ("integer", "number"):
+        return schema.get("minimum", 1)
+    if kind == "boolean":
+        return True
+    return None
+
+
 @dataclass
 class Reply:
     content: str = ""
@@ -83,6 +113,10 @@ class ScriptedLLM:
     def _next(self, body: dict[str, Any]) -> Reply:
         if self.script:
             return self.script.popleft()
+        fmt = body.get("response_format") or {}
+        if fmt.get("type") == "json_schema":  # structured output: the smallest valid instance
+            schema = fmt["json_schema"]["schema"]
+            return Reply(content=json.dumps(instance(schema, schema)))
         users = [m for m in body.get("messages", []) if m.get("role") == "user"]
         last = users[-1].get("content") if users else ""
         if isinstance(last, list):

@@ -80,9 +80,9 @@ class UsernameTaken(Exception):
 async def create_user(db: AsyncSession, username: str, password: str, role: str = "user") -> User:
     """Insert a user; raises `UsernameTaken` (the route answers 409). Names differing only
     in case count as taken: "Admin" next to "admin" would invite impersonation."""
+    hashed = await asyncio.to_thread(hash_password, password)  # first: no transaction open meanwhile
     if (await db.exec(select(User).where(func.lower(User.username) == username.lower()))).first() is not None:
         raise UsernameTaken(username)
-    hashed = await asyncio.to_thread(hash_password, password)
     user = User(username=username, role=role, hashed_password=hashed)
     db.add(user)
     try:
