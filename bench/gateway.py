@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001
 """Gateway figures for `make bench`: added latency over the backend (fresh session and deep
 in one long session), added time to first token, turns per second with many sessions at
 once, checkpoint bytes per turn, and RSS growth. LiteLLM's proxy is measured beside it in
@@ -207,7 +208,7 @@ def main() -> None:
                 dirs.append(timed(lambda: direct.chat.completions.create(model="m", messages=history)))  # type: ignore[arg-type]
                 plat.append(
                     timed(
-                        lambda: client.chat.completions.create(
+                        lambda content=content: client.chat.completions.create(
                             model="chat",
                             messages=[{"role": "user", "content": content}],
                             extra_body={"session_id": "long"},

@@ -1,4 +1,4 @@
-"""Soak: 32 sessions × 5 turns at once through all five agents, real tools app, scripted
+"""Soak: 32 sessions x 5 turns at once through all five agents, real tools app, scripted
 backend, no client retries. Every answer is checked, and every stored history is compared
 with what was sent: nothing lost, nothing doubled."""
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.integration.conftest import llm_server, serve_platform  # noqa: F401 (fixture)
+from tests.integration.conftest import serve_platform
 from tests.scripted_llm import ScriptedLLM
 
 AGENTS = ["chat", "react", "plan_execute", "ultrawork", "auto"]
