@@ -19,12 +19,12 @@ from langchain_core.tools import BaseTool
 
 from app.api.routes import admin, auth, chat, models, sessions
 from app.db import Database
-from core.errors import install_error_handlers
-from core.observability import RequestIdMiddleware, configure_logging
 from app.services.checkpoints import open_checkpointer
 from app.services.container import Services
-from core.llm import LLMService, build_chat_model, resolve_backend
 from app.services.runner import Runner
+from core.errors import install_error_handlers
+from core.llm import LLMService, build_chat_model, resolve_backend
+from core.observability import RequestIdMiddleware, configure_logging
 from graphs.registry import build_all, options_from_settings
 from settings import Settings, get_settings
 

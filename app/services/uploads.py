@@ -22,10 +22,10 @@ from pathlib import Path
 from starlette.datastructures import UploadFile
 
 from app.db import User
-from core.errors import APIError
 from app.services import file_metadata
 from app.services.container import Services
 from app.services.sessions import uploads_dir
+from core.errors import APIError
 
 __all__ = ["ALLOWED_EXTENSIONS", "MAX_FILES", "safe_filename", "attach_files"]
 

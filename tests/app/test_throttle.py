@@ -10,8 +10,8 @@ import pytest
 from sqlmodel import select
 
 from app.db import Database, LoginThrottle
-from core.errors import APIError
 from app.services import throttle
+from core.errors import APIError
 from tests.conftest import make_settings
 
 

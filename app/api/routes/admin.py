@@ -16,9 +16,9 @@ from sqlmodel import func, select
 from app.api.deps import AdminUser, DBDep, ServicesDep
 from app.api.routes.auth import UserPublic
 from app.db import User
-from core.errors import APIError
 from app.services import accounts, runtime_settings
 from app.services.accounts import Password, Username
+from core.errors import APIError
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
