@@ -54,7 +54,7 @@ async def startup(app: FastAPI) -> None:
 async def shutdown(app: FastAPI) -> None:
     sandbox: Sandbox | None = getattr(app.state, "sandbox", None)
     if sandbox is not None:
-        sandbox.close()
+        await sandbox.aclose()
 
 
 def _workspace_error(exc: WorkspaceError) -> APIError:
