@@ -24,7 +24,7 @@ from graphs.deps import AgentContext, context_of
 from tools_service.client import ToolResult, ToolsClient
 from tools_service.contracts import ToolContract, all_contracts
 
-__all__ = ["ToolBuilder", "TOOL_BUILDERS", "build_tools", "contract_tool", "format_result", "context_ids"]
+__all__ = ["ToolBuilder", "tool_builders", "build_tools", "contract_tool", "format_result", "context_ids"]
 
 ToolBuilder = Callable[[ToolsClient], BaseTool]
 
@@ -89,10 +89,11 @@ def contract_tool(contract: ToolContract) -> ToolBuilder:
     return build
 
 
-# One builder per contract in the registry (`tools_service.contracts.TOOLS`).
-TOOL_BUILDERS: list[ToolBuilder] = [contract_tool(contract) for contract in all_contracts()]
+def tool_builders() -> list[ToolBuilder]:
+    """One builder per contract in the registry (`tools_service.contracts.TOOLS`)."""
+    return [contract_tool(contract) for contract in all_contracts()]
 
 
 def build_tools(client: ToolsClient, builders: Sequence[ToolBuilder] | None = None) -> list[BaseTool]:
     """The agents' tools, all calling the tools app through `client`."""
-    return [build(client) for build in (TOOL_BUILDERS if builders is None else builders)]
+    return [build(client) for build in (tool_builders() if builders is None else builders)]

@@ -20,20 +20,22 @@ from fastapi import FastAPI, Request
 from core.errors import install_error_handlers
 from core.observability import RequestIdMiddleware, configure_logging
 from settings import Settings, get_settings
-from tools_service.contracts import TOOLS
+from tools_service import contracts
 from tools_service.deps import CurrentCaller
 
-__all__ = ["create_app", "TOOL_MODULES"]
+__all__ = ["create_app", "tool_modules"]
 
 log = logging.getLogger(__name__)
 
 # Each module exposes `router: APIRouter` and `SPECS: list[dict]` (its contracts' `spec()`),
 # and optionally `async def startup(app)` / `async def shutdown(app)` / `describe(app)`.
-TOOL_MODULES: tuple[str, ...] = tuple(f"tools_service.routes.{name}" for name in TOOLS)
+def tool_modules() -> list[str]:
+    """The route modules of the registry's tools (read when an app is created)."""
+    return [f"tools_service.routes.{name}" for name in contracts.TOOLS]
 
 
 def _load_modules() -> list[Any]:
-    return [importlib.import_module(name) for name in TOOL_MODULES]
+    return [importlib.import_module(name) for name in tool_modules()]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

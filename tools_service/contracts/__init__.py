@@ -32,5 +32,6 @@ def contracts_of(tool: str) -> tuple[ToolContract, ...]:
     return contracts
 
 
-def all_contracts(tools: tuple[str, ...] = TOOLS) -> list[ToolContract]:
-    return [contract for tool in tools for contract in contracts_of(tool)]
+def all_contracts() -> list[ToolContract]:
+    """Every registered tool's contracts, in registry order (read at call time)."""
+    return [contract for tool in TOOLS for contract in contracts_of(tool)]
