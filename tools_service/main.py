@@ -27,6 +27,7 @@ __all__ = ["create_app", "tool_modules"]
 
 log = logging.getLogger(__name__)
 
+
 # Each module exposes `router: APIRouter` and `SPECS: list[dict]` (its contracts' `spec()`),
 # and optionally `async def startup(app)` / `async def shutdown(app)` / `describe(app)`.
 def tool_modules() -> list[str]:

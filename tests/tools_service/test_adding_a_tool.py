@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from langchain.tools import ToolRuntime
+from langchain_core.tools import StructuredTool
 
 import tools_service.contracts
 from graphs.deps import AgentContext
@@ -69,10 +70,11 @@ async def test_the_documented_tool_works_end_to_end(tmp_path: Path) -> None:
             listed = {t["name"]: t for t in await client.list_tools()}
             assert set(listed["unit_convert"]["parameters"]["properties"]) == {"value", "from_unit", "to_unit"}
             tool = next(t for t in build_tools(client) if t.name == "unit_convert")
+            assert isinstance(tool, StructuredTool) and tool.coroutine is not None
             assert set(tool.args) == {"value", "from_unit", "to_unit"}
-            answer = await tool.coroutine(runtime=_runtime("alice"), value=10, from_unit="km", to_unit="mi")  # type: ignore[misc]
+            answer = await tool.coroutine(runtime=_runtime("alice"), value=10, from_unit="km", to_unit="mi")
             assert answer == "10 km = 6.214 mi"
-            failed = await tool.coroutine(runtime=_runtime("alice"), value=1, from_unit="km", to_unit="kg")  # type: ignore[misc]
+            failed = await tool.coroutine(runtime=_runtime("alice"), value=1, from_unit="km", to_unit="kg")
             assert failed == "Error: cannot convert km to kg; known: km, mi, kg, lb"
             rejected = await client.call(
                 "alice", "/api/tools/unit_convert", {"value": 1, "from_unit": "", "to_unit": "mi"}

@@ -8,7 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import ValidationError
+from langchain_core.tools import BaseTool
+from pydantic import BaseModel, ValidationError
 
 from graphs.tools import build_tools
 from tests.conftest import make_settings
@@ -16,6 +17,13 @@ from tools_service.client import ToolsClient
 from tools_service.contracts import TOOLS, all_contracts
 from tools_service.contracts.rag import MAX_TOP_K, RAG_QUERY
 from tools_service.main import create_app, tool_modules
+
+
+def _model_view(tool: BaseTool) -> dict[str, Any]:
+    """The JSON schema of the arguments the model sees for `tool`."""
+    schema = tool.tool_call_schema
+    assert isinstance(schema, type) and issubclass(schema, BaseModel)
+    return schema.model_json_schema()
 
 
 def _without_null_default(schema: dict[str, Any]) -> dict[str, Any]:
@@ -37,7 +45,7 @@ async def test_routes_and_wrappers_share_each_contracts_fields(tmp_path: Path) -
         wrappers = {t.name: t for t in build_tools(client)}
     for contract in all_contracts():
         wrapper = wrappers.pop(contract.name)
-        model_view = wrapper.tool_call_schema.model_json_schema()
+        model_view = _model_view(wrapper)
         assert wrapper.description == contract.description
         # The model sees the contract's arguments and nothing else: no identity, no session.
         assert set(model_view.get("properties", {})) == set(contract.args.model_fields)
@@ -59,7 +67,7 @@ async def test_a_limit_is_the_same_for_the_model_the_list_and_the_route(tmp_path
     settings = app.state.settings
     async with ToolsClient("http://tools.invalid", "key") as client:
         wrapper = next(t for t in build_tools(client) if t.name == "rag_query")
-    top_k = wrapper.tool_call_schema.model_json_schema()["properties"]["top_k"]["anyOf"][0]
+    top_k = _model_view(wrapper)["properties"]["top_k"]["anyOf"][0]
     assert top_k["maximum"] == MAX_TOP_K
     with pytest.raises(ValidationError):
         wrapper.args_schema.model_validate({"collection": "kb", "query": "q", "top_k": MAX_TOP_K + 1})  # type: ignore[union-attr]
