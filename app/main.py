@@ -26,7 +26,9 @@ from core.errors import install_error_handlers
 from core.llm import LLMService, build_chat_model, resolve_backend
 from core.observability import RequestIdMiddleware, configure_logging
 from graphs.registry import build_all, options_from_settings
+from graphs.tools import build_tools
 from settings import Settings, get_settings
+from tools_service.client import ToolsClient
 
 __all__ = ["create_app"]
 
@@ -35,12 +37,7 @@ log = logging.getLogger(__name__)
 ROUTERS = (auth.router, chat.router, models.router, sessions.router, admin.router)
 
 
-def _default_tools(settings: Settings, stack: AsyncExitStack) -> tuple[list[BaseTool], Any]:
-    try:
-        from graphs.tools import build_tools
-        from tools_service.client import ToolsClient
-    except ImportError:  # pragma: no cover - only while the tools package is being built
-        return [], None
+def _default_tools(settings: Settings, stack: AsyncExitStack) -> tuple[list[BaseTool], ToolsClient]:
     client = ToolsClient(settings.tools_url, settings.tools_key, timeout=settings.default_tool_timeout)
     stack.push_async_callback(client.aclose)
     return build_tools(client), client

@@ -14,7 +14,15 @@ import jwt
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
-__all__ = ["ALGORITHM", "TokenError", "hash_password", "verify_password", "create_access_token", "decode_access_token"]
+__all__ = [
+    "ALGORITHM",
+    "TokenError",
+    "bearer_token",
+    "hash_password",
+    "verify_password",
+    "create_access_token",
+    "decode_access_token",
+]
 
 ALGORITHM = "HS256"
 _hasher = PasswordHash((Argon2Hasher(),))
@@ -22,6 +30,18 @@ _hasher = PasswordHash((Argon2Hasher(),))
 
 class TokenError(Exception):
     """The token is missing, malformed, forged or expired."""
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header (scheme case-insensitive, RFC 6750),
+    or None when the header is absent, another scheme, or carries no token. Both apps parse the
+    header here, so they accept and refuse exactly the same headers."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
 
 
 def hash_password(password: str) -> str:

@@ -6,23 +6,25 @@ injected as `ToolRuntime`, so a model can never reach another user's files by na
 Each wrapper returns a compact string, also on failure ("tools service unavailable: ..."),
 so `ToolNode` hands the model something it can read and the run goes on.
 
-Adding a tool: write its builder (a function `ToolsClient -> BaseTool`) and append it to
-`TOOL_BUILDERS` (see docs/adding-a-tool.md).
+Every wrapper is built from its tool's contract (`tools_service.contracts`), the models the
+tools app validates with, so there is no wrapper to write when adding a tool (see
+docs/adding-a-tool.md); a hand-written builder (`ToolsClient -> BaseTool`) can still be passed
+to `build_tools(builders=...)`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any
 
 from langchain.tools import ToolRuntime
 from langchain_core.tools import BaseTool, StructuredTool
-from pydantic import BaseModel, Field
 
 from graphs.deps import AgentContext, context_of
 from tools_service.client import ToolResult, ToolsClient
+from tools_service.contracts import ToolContract, all_contracts
 
-__all__ = ["ToolBuilder", "TOOL_BUILDERS", "build_tools", "format_result", "context_ids"]
+__all__ = ["ToolBuilder", "tool_builders", "build_tools", "contract_tool", "format_result", "context_ids"]
 
 ToolBuilder = Callable[[ToolsClient], BaseTool]
 
@@ -59,115 +61,39 @@ def format_result(result: ToolResult) -> str:
     return "\n\n".join(parts)
 
 
-# -- python_coder ---------------------------------------------------------------------------
+# -- the wrappers, built from the contracts ------------------------------------------------
 
 
-class PythonCoderArgs(BaseModel):
-    code: str = Field(description="The complete Python program to run.")
-    timeout: float | None = Field(default=None, description="Wall-clock limit in seconds (optional).")
+def contract_tool(contract: ToolContract) -> ToolBuilder:
+    """The builder of `contract`'s LangChain tool: its name, description and `args_schema`
+    are the contract's, so the model sees exactly the limits the tools app enforces."""
+
+    def build(client: ToolsClient) -> BaseTool:
+        async def call(runtime: ToolRuntime, **args: Any) -> str | tuple[str, dict[str, Any]]:
+            ctx = context_ids(runtime)
+            result = await client.run_tool(contract, ctx.user_id, args, session_id=ctx.session_id)
+            if contract.artifact:
+                # The text is for the model; the envelope rides along as the ToolMessage's artifact,
+                # so agents (ultrawork's verifier) read exit code and files without parsing text.
+                return format_result(result), result.model_dump()
+            return format_result(result)
+
+        return StructuredTool.from_function(
+            coroutine=call,
+            name=contract.name,
+            description=contract.description,
+            args_schema=contract.args,
+            response_format="content_and_artifact" if contract.artifact else "content",
+        )
+
+    return build
 
 
-def python_coder_tool(client: ToolsClient) -> BaseTool:
-    async def python_coder(code: str, runtime: ToolRuntime, timeout: float | None = None) -> tuple[str, dict[str, Any]]:
-        ctx = context_ids(runtime)
-        result = await client.python_coder(ctx.user_id, ctx.session_id, code, timeout=timeout)
-        # The text is for the model; the envelope rides along as the ToolMessage's artifact,
-        # so agents (ultrawork's verifier) read exit code and files without parsing text.
-        return format_result(result), result.model_dump()
-
-    return StructuredTool.from_function(
-        coroutine=python_coder,
-        name="python_coder",
-        description=(
-            "Run Python 3 code in a sandboxed workspace and get stdout, stderr, the exit code and the "
-            "workspace's files. Files persist between runs in this conversation; files the user uploaded "
-            "are in the working directory. numpy, pandas and matplotlib (save figures with savefig) are "
-            "available; there is no network access. Print what you want to see."
-        ),
-        args_schema=PythonCoderArgs,
-        response_format="content_and_artifact",
-    )
-
-
-# -- websearch ------------------------------------------------------------------------------
-
-
-class WebSearchArgs(BaseModel):
-    query: str = Field(description="What to search for.")
-    max_results: int | None = Field(default=None, ge=1, le=20, description="How many results.")
-    search_depth: Literal["basic", "advanced"] | None = Field(default=None, description="Search depth.")
-
-
-def websearch_tool(client: ToolsClient) -> BaseTool:
-    async def websearch(
-        query: str,
-        runtime: ToolRuntime,
-        max_results: int | None = None,
-        search_depth: Literal["basic", "advanced"] | None = None,
-    ) -> str:
-        ctx = context_ids(runtime)
-        return format_result(await client.websearch(ctx.user_id, query, max_results, search_depth))
-
-    return StructuredTool.from_function(
-        coroutine=websearch,
-        name="websearch",
-        description=(
-            "Search the web for current information. Returns an answer summary and the top results "
-            "(title, URL, snippet). Use for facts that may have changed or that you do not know."
-        ),
-        args_schema=WebSearchArgs,
-    )
-
-
-# -- rag ------------------------------------------------------------------------------------
-
-
-class RagQueryArgs(BaseModel):
-    collection: str = Field(description="Name of one of the user's document collections (see rag_list_collections).")
-    query: str = Field(description="What to look for, as a question or keywords.")
-    top_k: int | None = Field(default=None, ge=1, le=20, description="How many passages (optional).")
-
-
-class RagListArgs(BaseModel):
-    pass
-
-
-def rag_query_tool(client: ToolsClient) -> BaseTool:
-    async def rag_query(collection: str, query: str, runtime: ToolRuntime, top_k: int | None = None) -> str:
-        ctx = context_ids(runtime)
-        body: dict[str, object] = {"collection": collection, "query": query}
-        if top_k is not None:
-            body["top_k"] = top_k
-        return format_result(await client.call(ctx.user_id, "/api/tools/rag/query", body))
-
-    return StructuredTool.from_function(
-        coroutine=rag_query,
-        name="rag_query",
-        description=(
-            "Search one of the user's uploaded document collections and get the best matching passages, "
-            "each with its file name and a relevance score in [0, 1]. Quote or cite the passages you use."
-        ),
-        args_schema=RagQueryArgs,
-    )
-
-
-def rag_list_collections_tool(client: ToolsClient) -> BaseTool:
-    async def rag_list_collections(runtime: ToolRuntime) -> str:
-        ctx = context_ids(runtime)
-        return format_result(await client.call(ctx.user_id, "/api/tools/rag/collections", method="GET"))
-
-    return StructuredTool.from_function(
-        coroutine=rag_list_collections,
-        name="rag_list_collections",
-        description="List the user's document collections (name, number of documents) that rag_query can search.",
-        args_schema=RagListArgs,
-    )
-
-
-# The extension point: one builder per tool.
-TOOL_BUILDERS: list[ToolBuilder] = [python_coder_tool, websearch_tool, rag_query_tool, rag_list_collections_tool]
+def tool_builders() -> list[ToolBuilder]:
+    """One builder per contract in the registry (`tools_service.contracts.TOOLS`)."""
+    return [contract_tool(contract) for contract in all_contracts()]
 
 
 def build_tools(client: ToolsClient, builders: Sequence[ToolBuilder] | None = None) -> list[BaseTool]:
     """The agents' tools, all calling the tools app through `client`."""
-    return [build(client) for build in (TOOL_BUILDERS if builders is None else builders)]
+    return [build(client) for build in (tool_builders() if builders is None else builders)]

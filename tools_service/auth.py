@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from core.errors import APIError
-from core.security import TokenError, decode_access_token
+from core.security import TokenError, bearer_token, decode_access_token
 from settings import Settings
 from tools_service.workspace import USER_ID_RE
 
@@ -39,9 +39,7 @@ async def get_caller(
     x_user_id: Annotated[str | None, Header()] = None,
 ) -> Caller:
     settings: Settings = request.app.state.settings
-    token = ""
-    if authorization and authorization.lower().startswith("bearer "):
-        token = authorization[7:].strip()
+    token = bearer_token(authorization) or ""
     service_key = x_api_key or ""
     if service_key or (token and hmac.compare_digest(token, settings.tools_key)):
         if not hmac.compare_digest(service_key or token, settings.tools_key):

@@ -4,6 +4,9 @@ It authenticates with the service key (`TOOLS_API_KEY`) and names the user the m
 vouches for in `X-User-Id`. Tool calls never raise: a connection error, a timeout or a 4xx
 comes back as a `ToolResult(success=False, answer=...)` the model can read, so an agent run
 goes on when the tools app is down. Tests inject `transport` (e.g. `httpx.ASGITransport`).
+
+Endpoints, methods and the fields filled from the run's context come from each tool's
+contract (`tools_service.contracts`), the same models the tools app validates with.
 """
 
 from __future__ import annotations
@@ -13,6 +16,10 @@ from typing import Any
 
 import httpx
 
+from tools_service.contracts import ToolContract
+from tools_service.contracts.python_coder import PYTHON_CODER
+from tools_service.contracts.rag import RAG_LIST, RAG_QUERY
+from tools_service.contracts.websearch import WEBSEARCH
 from tools_service.envelope import ToolResult
 
 __all__ = ["ToolsClient", "ToolsClientError", "ToolResult"]
@@ -108,23 +115,39 @@ class ToolsClient:
 
     # -- tools -------------------------------------------------------------------------
 
+    async def run_tool(
+        self, contract: ToolContract, user_id: str, args: dict[str, Any], *, session_id: str | None = None
+    ) -> ToolResult:
+        """Call a tool as its contract says (endpoint, method, context fields); never raises."""
+        context = {"session_id": session_id} if session_id is not None else {}
+        try:
+            body = contract.body(args, **context)
+        except ValueError as exc:
+            return ToolResult(success=False, answer=str(exc), metadata={"error": "context"})
+        http_timeout = self.timeout
+        if contract.timeout_arg and isinstance(asked := body.get(contract.timeout_arg), int | float):
+            # DEFAULT_TOOL_TIMEOUT bounds the call; a longer run the caller asks for gets its own time.
+            http_timeout = max(self.timeout, float(asked) + _SLACK)
+        if contract.method == "GET":
+            return await self.call(user_id, contract.path, method="GET", timeout=http_timeout)
+        return await self.call(user_id, contract.path, body, method=contract.method, timeout=http_timeout)
+
     async def python_coder(self, user_id: str, session_id: str, code: str, timeout: float | None = None) -> ToolResult:
-        body: dict[str, Any] = {"code": code, "session_id": session_id}
-        if timeout is not None:
-            body["timeout"] = timeout
-        # DEFAULT_TOOL_TIMEOUT bounds the call; a longer run the caller asks for gets its own time.
-        http_timeout = self.timeout if timeout is None else max(self.timeout, timeout + _SLACK)
-        return await self.call(user_id, "/api/tools/python_coder", body, timeout=http_timeout)
+        args = {"code": code, "timeout": timeout}
+        return await self.run_tool(PYTHON_CODER, user_id, args, session_id=session_id)
 
     async def websearch(
         self, user_id: str, query: str, max_results: int | None = None, search_depth: str | None = None
     ) -> ToolResult:
-        body: dict[str, Any] = {"query": query}
-        if max_results is not None:
-            body["max_results"] = max_results
-        if search_depth is not None:
-            body["search_depth"] = search_depth
-        return await self.call(user_id, "/api/tools/websearch", body)
+        args = {"query": query, "max_results": max_results, "search_depth": search_depth}
+        return await self.run_tool(WEBSEARCH, user_id, args)
+
+    async def rag_query(self, user_id: str, collection: str, query: str, top_k: int | None = None) -> ToolResult:
+        args = {"collection": collection, "query": query, "top_k": top_k}
+        return await self.run_tool(RAG_QUERY, user_id, args)
+
+    async def rag_list_collections(self, user_id: str) -> ToolResult:
+        return await self.run_tool(RAG_LIST, user_id, {})
 
     # -- workspace files ---------------------------------------------------------------
 

@@ -7,6 +7,7 @@ itself can be read in one place. See that module's docstring for why each piece 
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import os
 import resource
@@ -19,7 +20,9 @@ from pathlib import Path
 
 from settings import Settings
 
-__all__ = ["Limits", "Launcher"]
+__all__ = ["Limits", "Launcher", "Output", "bwrap_help"]
+
+FLOOD_FACTOR = 16  # output beyond this many times the cap stops the run
 
 _CLONE_NEWNS = 0x00020000
 _MS_BIND, _MS_REC, _MS_PRIVATE = 4096, 16384, 1 << 18
@@ -187,3 +190,35 @@ class Launcher:
                 resource.setrlimit(res, (value, value))
 
         return setup
+
+
+class Output:
+    """Drains one pipe, keeping at most `cap` bytes; a flood far past the cap calls `on_flood`."""
+
+    def __init__(self, cap: int, on_flood: Callable[[], None]) -> None:
+        self.cap, self.on_flood = cap, on_flood
+        self.buf = bytearray()
+        self.total = 0
+
+    async def pump(self, stream: asyncio.StreamReader) -> None:
+        while chunk := await stream.read(65536):
+            self.total += len(chunk)
+            if len(self.buf) < self.cap:
+                self.buf += chunk[: self.cap - len(self.buf)]
+            if self.total > self.cap * FLOOD_FACTOR:
+                self.on_flood()
+
+    def text(self) -> str:
+        return self.buf.decode("utf-8", errors="replace")
+
+
+async def bwrap_help(bwrap: str) -> str:
+    """`bwrap --help`, to use options that older bubblewraps (Ubuntu 22.04: 0.6) lack."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            bwrap, "--help", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
+        out, _ = await asyncio.wait_for(proc.communicate(), 10)
+    except (OSError, TimeoutError):
+        return ""
+    return out.decode(errors="replace")

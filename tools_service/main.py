@@ -1,8 +1,10 @@
 """The tools app (port 10006): runs every tool, never an agent.
 
-Tool modules are listed in `TOOL_MODULES`; each exposes `router` and `SPECS`, and
-`/api/tools/list` describes every tool from them. Adding a tool = one module under
-`tools_service/routes/` plus one wrapper in `graphs/tools.py` (docs/adding-a-tool.md).
+One registry, `tools_service.contracts.TOOLS`, names every tool: for each name the app
+loads `tools_service/routes/<name>.py` (its `router` and `SPECS`), and `/api/tools/list`
+describes every tool from them. The agents' wrappers are built from the same registry's
+contracts, so adding a tool is its contract, its route and one registry line
+(docs/adding-a-tool.md).
 """
 
 from __future__ import annotations
@@ -18,23 +20,23 @@ from fastapi import FastAPI, Request
 from core.errors import install_error_handlers
 from core.observability import RequestIdMiddleware, configure_logging
 from settings import Settings, get_settings
-from tools_service.auth import CurrentCaller
+from tools_service import contracts
+from tools_service.deps import CurrentCaller
 
-__all__ = ["create_app", "TOOL_MODULES"]
+__all__ = ["create_app", "tool_modules"]
 
 log = logging.getLogger(__name__)
 
-# Each module exposes `router: APIRouter` and `SPECS: list[dict]` (name, description, parameters),
-# and optionally `async def startup(app)` / `async def shutdown(app)`.
-TOOL_MODULES: tuple[str, ...] = (
-    "tools_service.routes.python_coder",
-    "tools_service.routes.websearch",
-    "tools_service.routes.rag",
-)
+
+# Each module exposes `router: APIRouter` and `SPECS: list[dict]` (its contracts' `spec()`),
+# and optionally `async def startup(app)` / `async def shutdown(app)` / `describe(app)`.
+def tool_modules() -> list[str]:
+    """The route modules of the registry's tools (read when an app is created)."""
+    return [f"tools_service.routes.{name}" for name in contracts.TOOLS]
 
 
 def _load_modules() -> list[Any]:
-    return [importlib.import_module(name) for name in TOOL_MODULES]
+    return [importlib.import_module(name) for name in tool_modules()]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

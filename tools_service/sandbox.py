@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from settings import Settings
-from tools_service.launch import Launcher, Limits
+from tools_service.launch import Launcher, Limits, Output, bwrap_help
 from tools_service.workspace import WalkStats, Workspaces
 
 __all__ = ["Limits", "RunResult", "Sandbox", "SANDBOX_FIX_HINT"]
@@ -46,7 +46,6 @@ SANDBOX_FIX_HINT = (
     "trusted single-user machine"
 )
 _WATCH_INTERVAL = 0.2
-_FLOOD_FACTOR = 16  # output beyond this many times the cap stops the run
 
 
 @dataclass
@@ -59,38 +58,6 @@ class RunResult:
     stopped: str | None = None  # why the service stopped the run: "timeout", "quota", "output"
     files: list[dict[str, object]] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
-
-
-class _Output:
-    """Drains one pipe, keeping at most `cap` bytes; a flood far past the cap calls `on_flood`."""
-
-    def __init__(self, cap: int, on_flood: Callable[[], None]) -> None:
-        self.cap, self.on_flood = cap, on_flood
-        self.buf = bytearray()
-        self.total = 0
-
-    async def pump(self, stream: asyncio.StreamReader) -> None:
-        while chunk := await stream.read(65536):
-            self.total += len(chunk)
-            if len(self.buf) < self.cap:
-                self.buf += chunk[: self.cap - len(self.buf)]
-            if self.total > self.cap * _FLOOD_FACTOR:
-                self.on_flood()
-
-    def text(self) -> str:
-        return self.buf.decode("utf-8", errors="replace")
-
-
-async def _help_text(bwrap: str) -> str:
-    """`bwrap --help`, to use options that older bubblewraps (Ubuntu 22.04: 0.6) lack."""
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            bwrap, "--help", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-        )
-        out, _ = await asyncio.wait_for(proc.communicate(), 10)
-    except (OSError, TimeoutError):
-        return ""
-    return out.decode(errors="replace")
 
 
 class Sandbox:
@@ -125,7 +92,7 @@ class Sandbox:
             reason = "bubblewrap (bwrap) is not installed"
         else:
             self.launch.bwrap = found
-            self.launch.disable_userns = "--disable-userns" in await _help_text(found)
+            self.launch.disable_userns = "--disable-userns" in await bwrap_help(found)
             probe = Path(tempfile.mkdtemp(prefix="llm-api-probe-"))
             try:
                 if self.uid is not None:
@@ -165,6 +132,15 @@ class Sandbox:
         except (OSError, asyncio.CancelledError):
             shutil.rmtree(folder, ignore_errors=True)
             raise
+
+    async def aclose(self) -> None:
+        """`close()`, then wait for the font-cache run to be killed and reaped, so no subprocess
+        outlives the app's event loop."""
+        task = self._fonts_task
+        self.close()
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     def close(self) -> None:
         if self._fonts_task is not None and not self._fonts_task.done():
@@ -215,7 +191,7 @@ class Sandbox:
                 os.killpg(proc.pid, signal.SIGKILL)
 
         cap = self.limits.max_output_bytes
-        out, err = _Output(cap, lambda: stop("output")), _Output(cap, lambda: stop("output"))
+        out, err = Output(cap, lambda: stop("output")), Output(cap, lambda: stop("output"))
         assert proc.stdin and proc.stdout and proc.stderr
         tasks = [
             asyncio.create_task(self._feed(proc.stdin, code)),
@@ -241,7 +217,7 @@ class Sandbox:
             return await asyncio.to_thread(self._finish, workspace, started_ns, out, err, proc.returncode, t0, stopped)
         return self._result(out, err, proc.returncode, t0, stopped)
 
-    def _result(self, out: _Output, err: _Output, rc: int | None, t0: float, stopped: list[str]) -> RunResult:
+    def _result(self, out: Output, err: Output, rc: int | None, t0: float, stopped: list[str]) -> RunResult:
         cap = self.limits.max_output_bytes
         return RunResult(
             stdout=out.text(),
@@ -256,8 +232,8 @@ class Sandbox:
         self,
         workspace: Path,
         started_ns: int,
-        out: _Output,
-        err: _Output,
+        out: Output,
+        err: Output,
         rc: int | None,
         t0: float,
         stopped: list[str],

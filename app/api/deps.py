@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.db import User
 from app.services.container import Services
 from core.errors import APIError
-from core.security import TokenError, decode_access_token
+from core.security import TokenError, bearer_token, decode_access_token
 
 __all__ = ["ServicesDep", "DBDep", "CurrentUser", "AdminUser", "get_services", "get_db", "get_current_user"]
 
@@ -42,10 +42,11 @@ async def get_current_user(services: ServicesDep, authorization: Annotated[str |
 
     Its own short transaction, not the request's `DBDep`: a chat completion must not keep
     a pooled connection for the whole agent run (the pool would cap concurrent chats)."""
-    if not authorization or not authorization.lower().startswith("bearer "):
+    token = bearer_token(authorization)
+    if token is None:
         raise _unauthorized("missing bearer token: log in at /api/auth/login and send the token")
     try:
-        claims = decode_access_token(authorization[7:].strip(), services.settings.jwt_secret)
+        claims = decode_access_token(token, services.settings.jwt_secret)
     except TokenError as exc:
         raise _unauthorized(f"invalid token: {exc}") from exc
     async with services.db.session() as db:

@@ -6,12 +6,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.tools import BaseTool
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 
 from app.db import Database
 from app.services.runner import Runner
 from core.llm import LLMService
 from settings import Settings
+from tools_service.client import ToolsClient
 
 __all__ = ["Services"]
 
@@ -24,5 +26,6 @@ class Services:
     graphs: dict[str, CompiledStateGraph[Any, Any, Any, Any]]
     runner: Runner
     tools: list[BaseTool] = field(default_factory=list)
-    tools_client: Any = None
-    checkpointer: Any = None
+    # None when the app was given its tools (tests, notebooks) instead of reaching the tools app.
+    tools_client: ToolsClient | None = None
+    checkpointer: BaseCheckpointSaver[Any] | None = None

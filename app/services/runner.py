@@ -22,6 +22,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
 from app.schemas.openai import ChatMessageIn, Usage
+from app.services import transcripts
 from app.services.history import reconcile
 from core.errors import APIError, storage_error
 from core.llm import llm_error_to_api_error
@@ -118,9 +119,8 @@ class _UsageLogger(LLMCallLogger):
 
 
 async def _messages(graph: CompiledStateGraph[Any, Any, Any, Any], config: RunnableConfig) -> list[AnyMessage]:
-    """The session's stored messages, from its latest checkpoint."""
-    snapshot = await graph.aget_state(config)
-    return list((snapshot.values or {}).get("messages", []))
+    """The session's stored messages (one way to read them: `app.services.transcripts`)."""
+    return await transcripts.read_messages(graph, config["configurable"]["thread_id"])
 
 
 def _text(content: Any) -> str:
@@ -153,7 +153,7 @@ class Runner:
 
     @staticmethod
     def config(thread_id: str) -> RunnableConfig:
-        return {"configurable": {"thread_id": thread_id}}
+        return transcripts.thread_config(thread_id)
 
     def cancel(self, thread_id: str) -> bool:
         """Cancel the running request of a session (the per-run stop switch)."""

@@ -13,7 +13,7 @@ from langgraph.prebuilt import ToolNode
 
 from graphs.deps import AgentContext
 from graphs.react import build_react_graph
-from graphs.tools import TOOL_BUILDERS, build_tools
+from graphs.tools import build_tools, tool_builders
 from tests.fakes import ScriptedChatModel, ai_tool_calls, tool_call
 from tests.servers import free_port
 from tests.tools_service.conftest import ToolsApp, requires_bwrap, run_tools_app
@@ -52,7 +52,7 @@ async def test_schemas_match_the_tools_app_and_hide_identity(client: ToolsClient
         assert set(schema["properties"]) == set(served[tool.name]["parameters"]["properties"]), tool.name
         assert schema.get("required", []) == served[tool.name]["parameters"].get("required", [])
         assert not {"user_id", "session_id", "runtime"} & set(schema["properties"])
-    assert [b(client).name for b in TOOL_BUILDERS][:2] == ["python_coder", "websearch"]
+    assert [b(client).name for b in tool_builders()][:2] == ["python_coder", "websearch"]
 
 
 @requires_bwrap

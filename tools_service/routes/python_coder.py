@@ -12,17 +12,16 @@ import logging
 import mimetypes
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
 
 from core.disconnect import unless_disconnected
 from core.errors import APIError
 from settings import Settings
-from tools_service.auth import CurrentCaller
+from tools_service.contracts.python_coder import PYTHON_CODER, PythonCoderRequest
+from tools_service.deps import CurrentCaller, SandboxDep, SettingsDep, WorkspacesDep
 from tools_service.envelope import ToolResult, fail, ok
 from tools_service.sandbox import SANDBOX_FIX_HINT, RunResult, Sandbox
 from tools_service.workspace import WorkspaceError, Workspaces
@@ -33,47 +32,16 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/tools/python_coder", tags=["python_coder"])
 
-SPECS: list[dict[str, Any]] = [
-    {
-        "name": "python_coder",
-        "description": (
-            "Run Python 3 code in a sandboxed workspace and return stdout, stderr, the exit code and the "
-            "workspace's files. Files persist between runs of the same session, and files the user uploaded "
-            "are in the working directory. numpy, pandas and matplotlib (save figures with savefig) are "
-            "available; there is no network access. Print what you want to see."
-        ),
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "code": {"type": "string", "description": "The complete Python program to run."},
-                "timeout": {"type": "number", "description": "Wall-clock limit in seconds (optional)."},
-            },
-            "required": ["code"],
-        },
-        # Filled by the caller from the run's context, never by the model.
-        "context": ["user_id", "session_id"],
-    }
-]
-
-
-@dataclass
-class _Engine:
-    settings: Settings
-    workspaces: Workspaces
-    sandbox: Sandbox
-
-
-class PythonCoderRequest(BaseModel):
-    code: str = Field(min_length=1)
-    session_id: str
-    timeout: float | None = Field(default=None, gt=0)
+# What /api/tools/list publishes, from the contract the body is validated with.
+SPECS: list[dict[str, Any]] = [PYTHON_CODER.spec()]
 
 
 async def startup(app: FastAPI) -> None:
     settings: Settings = app.state.settings
     workspaces = Workspaces(settings.data_dir, settings.python_sandbox_uid if os.geteuid() == 0 else None)
     sandbox = Sandbox(settings, workspaces)
-    app.state.python_coder = _Engine(settings, workspaces, sandbox)
+    app.state.workspaces = workspaces
+    app.state.sandbox = sandbox
     if settings.python_sandbox == "none":
         log.warning(
             "PYTHON_SANDBOX=none: python_coder runs model-written code WITHOUT a sandbox (no namespace, "
@@ -84,13 +52,9 @@ async def startup(app: FastAPI) -> None:
 
 
 async def shutdown(app: FastAPI) -> None:
-    engine: _Engine | None = getattr(app.state, "python_coder", None)
-    if engine is not None:
-        engine.sandbox.close()
-
-
-def _engine(request: Request) -> _Engine:
-    return request.app.state.python_coder  # type: ignore[no-any-return]
+    sandbox: Sandbox | None = getattr(app.state, "sandbox", None)
+    if sandbox is not None:
+        await sandbox.aclose()
 
 
 def _workspace_error(exc: WorkspaceError) -> APIError:
@@ -120,28 +84,33 @@ def _describe(result: RunResult, timeout: float, quota_mb: int) -> tuple[bool, s
 
 
 @router.post("", response_model=ToolResult)
-async def run_code(body: PythonCoderRequest, request: Request, caller: CurrentCaller) -> ToolResult:
-    engine = _engine(request)
-    settings = engine.settings
+async def run_code(
+    body: PythonCoderRequest,
+    request: Request,
+    caller: CurrentCaller,
+    settings: SettingsDep,
+    workspaces: WorkspacesDep,
+    sandbox: SandboxDep,
+) -> ToolResult:
     if len(body.code.encode()) > settings.python_exec_max_code_kb * 1024:
         raise APIError(413, f"code is longer than {settings.python_exec_max_code_kb} KB", param="code")
     try:
-        workspace = engine.workspaces.path(caller.user_id, body.session_id)
+        workspace = workspaces.path(caller.user_id, body.session_id)
     except WorkspaceError as exc:
         raise APIError(400, exc.message, param="session_id") from exc
-    if reason := await engine.sandbox.check():
+    if reason := await sandbox.check():
         return fail(f"python sandbox unavailable: {reason}. Fix: {SANDBOX_FIX_HINT}", error="sandbox_unavailable")
-    workspace = await asyncio.to_thread(engine.workspaces.ensure, caller.user_id, body.session_id)
-    usage = await asyncio.to_thread(engine.workspaces.usage, workspace)
+    workspace = await asyncio.to_thread(workspaces.ensure, caller.user_id, body.session_id)
+    usage = await asyncio.to_thread(workspaces.usage, workspace)
     quota_mb = settings.python_exec_workspace_quota_mb
-    if usage.total_bytes > engine.sandbox.limits.quota_bytes:
+    if usage.total_bytes > sandbox.limits.quota_bytes:
         return fail(
             f"the workspace is over its {quota_mb} MB quota ({usage.total_bytes // (1024 * 1024)} MB): "
             "delete files before running more code",
             error="quota",
         )
     timeout = min(body.timeout or settings.python_exec_timeout, settings.python_exec_timeout)
-    result = await unless_disconnected(request, engine.sandbox.run(workspace, body.code, timeout))
+    result = await unless_disconnected(request, sandbox.run(workspace, body.code, timeout))
     if result is None:
         log.info("python_coder user=%s session=%s: caller went away, run killed", caller.user_id, body.session_id)
         return fail("the caller disconnected; the run was stopped", error="cancelled")
@@ -168,15 +137,14 @@ async def run_code(body: PythonCoderRequest, request: Request, caller: CurrentCa
 
 
 @router.get("/files/{session_id}", response_model=ToolResult)
-async def list_files(session_id: str, request: Request, caller: CurrentCaller) -> ToolResult:
-    engine = _engine(request)
+async def list_files(session_id: str, caller: CurrentCaller, workspaces: WorkspacesDep) -> ToolResult:
     try:
-        workspace = engine.workspaces.path(caller.user_id, session_id)
+        workspace = workspaces.path(caller.user_id, session_id)
     except WorkspaceError as exc:
         raise _workspace_error(exc) from exc
-    if not engine.workspaces.exists(caller.user_id, session_id):
+    if not workspaces.exists(caller.user_id, session_id):
         return ok("the workspace is empty", {"files": []}, session_id=session_id)
-    files = await asyncio.to_thread(engine.workspaces.list_files, workspace)
+    files = await asyncio.to_thread(workspaces.list_files, workspace)
     return ok(f"{len(files)} file(s) in the workspace", {"files": files}, session_id=session_id)
 
 
@@ -189,11 +157,12 @@ def _chunks(fd: int) -> Iterator[bytes]:
 
 
 @router.get("/files/{session_id}/{filename:path}")
-async def read_file(session_id: str, filename: str, request: Request, caller: CurrentCaller) -> StreamingResponse:
-    engine = _engine(request)
+async def read_file(
+    session_id: str, filename: str, caller: CurrentCaller, workspaces: WorkspacesDep
+) -> StreamingResponse:
     try:
-        workspace = engine.workspaces.path(caller.user_id, session_id)
-        fd, size = await asyncio.to_thread(engine.workspaces.open_file, workspace, filename)
+        workspace = workspaces.path(caller.user_id, session_id)
+        fd, size = await asyncio.to_thread(workspaces.open_file, workspace, filename)
     except WorkspaceError as exc:
         raise _workspace_error(exc) from exc
     media = mimetypes.guess_type(filename)[0] or "application/octet-stream"
@@ -206,44 +175,42 @@ async def read_file(session_id: str, filename: str, request: Request, caller: Cu
 @router.post("/files/{session_id}", response_model=ToolResult)
 async def upload_file(
     session_id: str,
-    request: Request,
     caller: CurrentCaller,
+    settings: SettingsDep,
+    workspaces: WorkspacesDep,
+    sandbox: SandboxDep,
     file: Annotated[UploadFile, File()],
     filename: Annotated[str | None, Form()] = None,
 ) -> ToolResult:
     """Copy a file the user attached to the chat into the session's workspace (the main app calls this)."""
-    engine = _engine(request)
-    settings = engine.settings
     name = filename or file.filename or ""
     try:
-        workspace = await asyncio.to_thread(engine.workspaces.ensure, caller.user_id, session_id)
-        usage = await asyncio.to_thread(engine.workspaces.usage, workspace)
-        room = engine.sandbox.limits.quota_bytes - usage.total_bytes
+        workspace = await asyncio.to_thread(workspaces.ensure, caller.user_id, session_id)
+        usage = await asyncio.to_thread(workspaces.usage, workspace)
+        room = sandbox.limits.quota_bytes - usage.total_bytes
         limit = max(0, min(settings.max_file_size_bytes, room))
         chunks = iter(lambda: file.file.read(1 << 20), b"")
-        size = await asyncio.to_thread(engine.workspaces.write_file, workspace, name, chunks, limit)
+        size = await asyncio.to_thread(workspaces.write_file, workspace, name, chunks, limit)
     except WorkspaceError as exc:
         raise _workspace_error(exc) from exc
     return ok(f"uploaded {name} ({size} bytes)", {"name": name, "size": size}, session_id=session_id)
 
 
 @router.delete("/files/{session_id}", response_model=ToolResult)
-async def delete_workspace(session_id: str, request: Request, caller: CurrentCaller) -> ToolResult:
+async def delete_workspace(session_id: str, caller: CurrentCaller, workspaces: WorkspacesDep) -> ToolResult:
     """Remove a session's workspace (the main app calls this when a session is deleted)."""
-    engine = _engine(request)
     try:
-        removed = await asyncio.to_thread(engine.workspaces.delete, caller.user_id, session_id)
+        removed = await asyncio.to_thread(workspaces.delete, caller.user_id, session_id)
     except WorkspaceError as exc:
         raise _workspace_error(exc) from exc
     return ok("workspace removed" if removed else "no workspace to remove", {"removed": removed}, session_id=session_id)
 
 
 @router.delete("/files/{session_id}/{filename:path}", response_model=ToolResult)
-async def delete_file(session_id: str, filename: str, request: Request, caller: CurrentCaller) -> ToolResult:
-    engine = _engine(request)
+async def delete_file(session_id: str, filename: str, caller: CurrentCaller, workspaces: WorkspacesDep) -> ToolResult:
     try:
-        workspace = engine.workspaces.path(caller.user_id, session_id)
-        await asyncio.to_thread(engine.workspaces.delete_file, workspace, filename)
+        workspace = workspaces.path(caller.user_id, session_id)
+        await asyncio.to_thread(workspaces.delete_file, workspace, filename)
     except WorkspaceError as exc:
         raise _workspace_error(exc) from exc
     return ok(f"deleted {filename}", {"name": filename}, session_id=session_id)

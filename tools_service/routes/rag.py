@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, File, Form, Request, UploadFile
-from pydantic import BaseModel, Field
 
 from core.errors import APIError
 from settings import Settings
 from tools_service.auth import CurrentCaller
+from tools_service.contracts.rag import CONTRACTS, CollectionCreate, QueryRequest
+from tools_service.deps import get_rag
 from tools_service.envelope import ToolResult, ok
 from tools_service.rag.engine import ParsedFile, RagEngine
 from tools_service.rag.parsing import SUPPORTED_EXTENSIONS, ParseError, extension_of, parse_document
@@ -28,46 +29,11 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/tools/rag", tags=["rag"])
 
-MAX_TOP_K = 1000
-
-SPECS: list[dict[str, Any]] = [
-    {
-        "name": "rag_query",
-        "description": "Search one of the user's document collections; returns the best matching passages.",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "collection": {"type": "string", "description": "collection name"},
-                "query": {"type": "string", "description": "what to look for"},
-                "top_k": {"type": "integer", "minimum": 1, "maximum": 50, "description": "passages to return"},
-            },
-            "required": ["collection", "query"],
-        },
-    },
-    {
-        "name": "rag_list_collections",
-        "description": "List the user's document collections, with their document counts.",
-        "parameters": {"type": "object", "properties": {}},
-    },
-]
+# What /api/tools/list publishes, from the contracts the bodies are validated with.
+SPECS: list[dict[str, Any]] = [contract.spec() for contract in CONTRACTS]
 
 
-class CollectionCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=64)
-
-
-class QueryRequest(BaseModel):
-    collection: str = Field(min_length=1, max_length=64)
-    query: str = Field(min_length=1, max_length=4000)
-    top_k: int | None = Field(default=None, ge=1, le=MAX_TOP_K)
-    mode: Literal["hybrid", "dense", "sparse"] | None = Field(
-        default=None, description="default: hybrid if RAG_USE_HYBRID else dense; sparse = BM25 alone"
-    )
-    rerank: bool | None = Field(default=None, description="default: rerank when RAG_RERANKER_MODEL is set")
-
-
-def _engine(request: Request) -> RagEngine:
-    return request.app.state.rag  # type: ignore[no-any-return]
+_engine = get_rag
 
 
 async def startup(app: FastAPI) -> None:

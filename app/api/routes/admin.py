@@ -14,8 +14,8 @@ from pydantic import BaseModel, Field
 from sqlmodel import func, select
 
 from app.api.deps import AdminUser, DBDep, ServicesDep
-from app.api.routes.auth import UserPublic
 from app.db import User
+from app.schemas.accounts import UserPublic
 from app.services import accounts, runtime_settings
 from app.services.accounts import Password, Username
 from core.errors import APIError

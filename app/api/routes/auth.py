@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field
 from sqlmodel import select
 
 from app.api.deps import CurrentUser, DBDep, ServicesDep
-from app.db import User, UserBase
+from app.db import User
+from app.schemas.accounts import TokenOut, UserPublic
 from app.services import accounts, throttle
 from app.services.accounts import Password, Username
 from core.errors import APIError
@@ -28,17 +29,6 @@ class Credentials(BaseModel):
 class LoginIn(BaseModel):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=accounts.MAX_PASSWORD)
-
-
-class UserPublic(UserBase):
-    id: str
-
-
-class TokenOut(BaseModel):
-    access_token: str
-    token_type: str = "bearer"
-    expires_in: int
-    user: UserPublic
 
 
 def issue_token(services: Any, user: User) -> TokenOut:

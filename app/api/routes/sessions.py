@@ -6,31 +6,19 @@ id is simply not found: 404 everywhere, never 403, which would reveal that it ex
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Query
-from langchain_core.messages import convert_to_openai_messages
 from pydantic import BaseModel, Field
 
 from app.api.deps import CurrentUser, DBDep, ServicesDep
 from app.db import ChatSession, User
 from app.schemas.openai import check_session_id
-from app.services import sessions
-from app.services.container import Services
-from app.services.runner import Runner
+from app.schemas.sessions import SessionPublic
+from app.services import sessions, transcripts
 from core.errors import APIError
 
 router = APIRouter(prefix="/api/chat", tags=["sessions"])
-
-
-class SessionPublic(BaseModel):
-    id: str
-    title: str
-    agent: str
-    created_at: datetime
-    updated_at: datetime
-    message_count: int
 
 
 class SessionUpdate(BaseModel):
@@ -147,25 +135,5 @@ async def history(session_id: str, services: ServicesDep, user: CurrentUser) -> 
     """The messages stored in the session's checkpoint, in OpenAI format."""
     async with services.db.session() as db:
         row = await _owned(db, user.id, session_id)
-    messages = await _stored_messages(services, row)
+    messages = await transcripts.session_history(services.graphs, row.agent, row.thread_id)
     return {"id": session_id, "object": "chat.history", "title": row.title, "agent": row.agent, "messages": messages}
-
-
-async def _stored_messages(services: Services, row: ChatSession) -> list[dict[str, Any]]:
-    # Every graph keeps the conversation in its `messages` channel, so the session's own
-    # graph (or any, if that agent is gone) reads it from the shared checkpointer.
-    graph = services.graphs.get(row.agent) or next(iter(services.graphs.values()))
-    state = await graph.aget_state(Runner.config(row.thread_id))
-    out: list[dict[str, Any]] = []
-    for msg in (state.values or {}).get("messages", []):
-        try:
-            item = dict(convert_to_openai_messages(msg))
-        except Exception:  # an unusual content block must not make the whole history a 500
-            item = {"role": _ROLES.get(msg.type, msg.type), "content": str(msg.content)}
-        if msg.id:
-            item["id"] = msg.id
-        out.append(item)
-    return out
-
-
-_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
