@@ -12,8 +12,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -21,101 +20,15 @@ from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage, BaseM
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
-from app.schemas.openai import ChatMessageIn, Usage
 from app.services import transcripts
 from app.services.history import reconcile
+from app.services.run_types import RunEvent, RunHandle, RunRequest, RunResult, UsageLogger, cancel_once
 from core.errors import APIError, storage_error
 from core.llm import llm_error_to_api_error
-from core.observability import LLMCallLogger
-from graphs.deps import AgentContext
 
-__all__ = ["RunRequest", "RunEvent", "RunResult", "RunHandle", "Runner"]
+__all__ = ["RunRequest", "RunEvent", "RunResult", "RunHandle", "Runner"]  # the first four: app.services.run_types
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RunRequest:
-    agent: str
-    messages: list[ChatMessageIn]
-    context: AgentContext
-    # Runs after the graph has finished and before `done` is announced: what must be stored
-    # with the turn (session index, idempotency record). If it fails, the turn is rolled
-    # back and the client gets the error, so a reported failure never leaves a stored turn.
-    on_commit: Callable[[RunResult], Awaitable[None]] | None = None
-    # Runs after a failed or cancelled turn has been rolled back (e.g. to release its key).
-    on_failure: Callable[[], Awaitable[None]] | None = None
-
-
-@dataclass
-class RunEvent:
-    kind: str  # content | reasoning | error | done
-    text: str = ""
-    error: APIError | None = None
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class RunResult:
-    answer: str = ""
-    usage: Usage = field(default_factory=Usage)
-    steps: list[dict[str, Any]] = field(default_factory=list)
-    message_count: int = 0
-
-
-@dataclass
-class RunHandle:
-    """A running request: its event queue and its task. Closing it cancels the run."""
-
-    queue: asyncio.Queue[RunEvent]
-    task: asyncio.Task[None]
-
-    async def next(self, timeout: float | None = None) -> RunEvent | None:
-        """The next event, or None if none came within `timeout` seconds."""
-        try:
-            return await asyncio.wait_for(self.queue.get(), timeout)
-        except TimeoutError:
-            return None
-
-    async def __aiter__(self) -> AsyncIterator[RunEvent]:
-        while True:
-            event = await self.queue.get()
-            yield event
-            if event.kind in ("done", "error"):
-                return
-
-    def cancel(self) -> None:
-        _cancel_once(self.task)
-
-    async def close(self) -> None:
-        """Cancel the run and wait for its clean-up. Shielded: if the caller is itself being
-        cancelled (a client that hung up), that must not cancel the run a second time."""
-        self.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await asyncio.shield(self.task)
-
-
-def _cancel_once(task: asyncio.Task[None]) -> bool:
-    """Cancel a run at most once. A second cancel landing while LangGraph is cleaning up
-    after the first interrupts that clean-up, and a running tool call is then left to finish
-    on its own (its sandboxed code included) instead of being cancelled with the run."""
-    if task.done() or task.cancelling():
-        return False
-    task.cancel()
-    return True
-
-
-class _UsageLogger(LLMCallLogger):
-    """Per-run LLM call log that also totals the token usage of every call in the run."""
-
-    def __init__(self, backend: str) -> None:
-        super().__init__(backend)
-        self.usage = Usage()
-
-    def count(self, usage: dict[str, int]) -> None:
-        self.usage.prompt_tokens += usage.get("input_tokens", 0)
-        self.usage.completion_tokens += usage.get("output_tokens", 0)
-        self.usage.total_tokens = self.usage.prompt_tokens + self.usage.completion_tokens
 
 
 async def _messages(graph: CompiledStateGraph[Any, Any, Any, Any], config: RunnableConfig) -> list[AnyMessage]:
@@ -158,7 +71,7 @@ class Runner:
     def cancel(self, thread_id: str) -> bool:
         """Cancel the running request of a session (the per-run stop switch)."""
         task = self._active.get(thread_id)
-        return task is not None and _cancel_once(task)
+        return task is not None and cancel_once(task)
 
     async def stop(self, thread_id: str, timeout: float) -> None:
         """Cancel the session's running request and wait, up to `timeout` seconds, until it has
@@ -182,7 +95,7 @@ class Runner:
         config = self.config(thread_id)
         async with self._lock(thread_id):
             self._active[thread_id] = asyncio.current_task()  # type: ignore[assignment]
-            usage_log = _UsageLogger(self.backend)
+            usage_log = UsageLogger(self.backend)
             pre_ids: set[str] = set()
             removed: list[AnyMessage] = []
             try:
@@ -222,7 +135,7 @@ class Runner:
         update: list[BaseMessage],
         config: RunnableConfig,
         req: RunRequest,
-        usage_log: _UsageLogger,
+        usage_log: UsageLogger,
         queue: asyncio.Queue[RunEvent],
     ) -> RunResult:
         run_config: RunnableConfig = {**config, "callbacks": [usage_log, *self.callbacks]}
