@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.db import User
 from core.errors import APIError
 from core.security import TokenError, decode_access_token
+from app.services import api_keys
 from app.services.container import Services
 
 __all__ = ["ServicesDep", "DBDep", "CurrentUser", "AdminUser", "get_services", "get_db", "get_current_user"]
@@ -43,6 +44,10 @@ async def get_current_user(
     """The user named by the bearer token (what the `openai` SDK sends as `api_key`)."""
     if not authorization or not authorization.lower().startswith("bearer "):
         raise _unauthorized("missing bearer token: log in at /api/auth/login and send the token")
+    if authorization[7:].strip().startswith(api_keys.KEY_PREFIX):
+        if (key_user := await api_keys.user_for_key(db, authorization[7:].strip())) is None:
+            raise _unauthorized("invalid API key: unknown or revoked, or its owner is disabled")
+        return key_user
     try:
         claims = decode_access_token(authorization[7:].strip(), services.settings.jwt_secret)
     except TokenError as exc:
