@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
 
-from app.api.routes import admin, auth, chat, keys, models, sessions, tools_proxy
+from app.api.routes import admin, auth, chat, keys, models, sessions, tools_proxy, web
 from app.db import Database
 from core.errors import install_error_handlers
 from core.observability import RequestIdMiddleware, configure_logging
@@ -32,7 +32,16 @@ __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
 
-ROUTERS = (auth.router, chat.router, models.router, sessions.router, admin.router, keys.router, tools_proxy.router)
+ROUTERS = (
+    auth.router,
+    chat.router,
+    models.router,
+    sessions.router,
+    admin.router,
+    keys.router,
+    tools_proxy.router,
+    web.router,
+)
 
 
 def _default_tools(settings: Settings, stack: AsyncExitStack) -> tuple[list[BaseTool], Any]:
