@@ -44,8 +44,10 @@ async def get_current_user(
     """The user named by the bearer token (what the `openai` SDK sends as `api_key`)."""
     if not authorization or not authorization.lower().startswith("bearer "):
         raise _unauthorized("missing bearer token: log in at /api/auth/login and send the token")
-    if authorization[7:].strip().startswith(api_keys.KEY_PREFIX):
-        if (key_user := await api_keys.user_for_key(db, authorization[7:].strip())) is None:
+    if (token := authorization[7:].strip()).startswith(api_keys.KEY_PREFIX):
+        async with services.db.session() as key_db:  # its own short transaction, like the token path
+            key_user = await api_keys.user_for_key(key_db, token)
+        if key_user is None:
             raise _unauthorized("invalid API key: unknown or revoked, or its owner is disabled")
         return key_user
     try:

@@ -151,7 +151,7 @@ def test_main_flow(page: Any, site: Platform, llm: GatedLLM) -> None:
 
     # a react run: progress streams into the "working" section while the answer is held back
     llm.push(Reply(tool_calls=[tool_call("python_coder", {"code": PNG_CODE})]))
-    final = llm.push_gated("17 × 23 = **391**, and the picture is `dot.png`.\n\n```python\nprint(17 * 23)\n```")
+    final = llm.push_gated("17 x 23 = **391**, and the picture is `dot.png`.\n\n```python\nprint(17 * 23)\n```")
     send(page, "Compute 17*23 with Python and draw a dot")
     reply = page.locator(".msg.assistant").last
     steps = reply.locator(".working .steps")

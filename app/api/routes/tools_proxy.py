@@ -3,21 +3,20 @@ workspace files, python_coder, websearch) for authenticated users, so users and 
 chat need one port only. The tools app stays reachable directly for services.
 
 The caller is identified here (token or API key) and forwarded as the user the main app
-vouches for; a path outside `tools_proxy.ALLOWED` is a 404. The database session used to
-identify the caller is closed before forwarding, so a long upload or tool run holds no
-pooled connection.
+vouches for; a path outside `tools_proxy.ALLOWED` is a 404. `CurrentUser` reads the
+database in its own short transaction, so a long upload or tool run holds no pooled
+connection.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Header, Request
+from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import StreamingResponse
 
-from app.api.deps import ServicesDep, get_current_user
+from app.api.deps import CurrentUser, ServicesDep
 from app.services import tools_proxy
 from core.errors import APIError
 from settings import Settings
@@ -41,13 +40,11 @@ async def proxy(
     path: str,
     request: Request,
     services: ServicesDep,
-    authorization: Annotated[str | None, Header()] = None,
+    user: CurrentUser,
 ) -> StreamingResponse:
     """Forwards `/api/tools/{path}` to the tools app (see docs/rag.md and docs/tools.md for
     each endpoint): RAG collections, documents, upload and query; python_coder runs and
     workspace files; websearch; the tool list."""
-    async with services.db.session() as db:
-        user = await get_current_user(services, db, authorization)
     if not tools_proxy.allowed(request.method, path):
         raise APIError(404, f"no tools endpoint {request.method} /api/tools/{path}", code="not_found")
     settings = services.settings
