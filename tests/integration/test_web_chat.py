@@ -354,3 +354,64 @@ def test_the_page_does_not_shadow_the_api(site: Platform) -> None:
     assert httpx.get(site.url + "/web/js/app.js").headers["content-type"].startswith("text/javascript")
     for bad in ("/web/../settings.py", "/web/%2e%2e/%2e%2e/settings.py", "/web/nope.js"):
         assert httpx.get(site.url + bad).status_code == 404
+
+
+XSS_VECTORS = [
+    "<script>window.__pwned=1</script>",
+    "<img src=x onerror=window.__pwned=1>",
+    "[a](javascript:window.__pwned=1)",
+    "[a](JAVASCRIPT:window.__pwned=1)",
+    "[a](\x01javascript:window.__pwned=1)",
+    "[a](java\x00script:window.__pwned=1)",
+    "[a](data:text/html,<script>window.__pwned=1</script>)",
+    "[a](vbscript:x)",
+    '[a" onmouseover="window.__pwned=1](https://example.com)',
+    '[a](https://example.com/" onmouseover="window.__pwned=1)',
+    "```\n</code></pre><img src=x onerror=window.__pwned=1>\n```",
+    "`<img src=x onerror=window.__pwned=1>`",
+    "| <img src=x onerror=window.__pwned=1> | b |\n|---|---|\n| c | <svg onload=window.__pwned=1> |",
+    "> <svg onload=window.__pwned=1>",
+    "# <iframe src=javascript:window.__pwned=1>",
+    "- **<b onclick=window.__pwned=1>x</b>**",
+]
+
+# Renders each input into a live element (images load and handlers would fire there), then
+# reports any element or attribute that could run code.
+CHECK_JS = """async (inputs) => {
+  const { renderMarkdown } = await import('/web/js/markdown.js');
+  const problems = [];
+  for (const input of inputs) {
+    const box = document.createElement('div');
+    document.body.append(box);
+    box.innerHTML = renderMarkdown(input);
+    for (const node of box.querySelectorAll('*')) {
+      if (!['P','BR','STRONG','EM','DEL','CODE','PRE','A','H1','H2','H3','H4','H5','H6','UL','OL','LI',
+            'BLOCKQUOTE','HR','TABLE','THEAD','TBODY','TR','TH','TD'].includes(node.tagName))
+        problems.push(input + ' -> <' + node.tagName + '>');
+      for (const attr of node.attributes)
+        if (!['href','target','rel','class'].includes(attr.name)) problems.push(input + ' -> @' + attr.name);
+      if (node.tagName === 'A' && !['https:','http:','mailto:'].includes(new URL(node.href).protocol))
+        problems.push(input + ' -> href ' + node.href);
+    }
+    box.remove();
+  }
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  return { problems, pwned: window.__pwned ?? null };
+}"""
+
+
+def test_markdown_renderer_neutralises_injection_and_renders_markdown(page: Any, site: Platform) -> None:
+    page.goto(site.url + "/")
+    result = page.evaluate(CHECK_JS, XSS_VECTORS)
+    assert result == {"problems": [], "pwned": None}
+    html = page.evaluate(
+        """async (src) => (await import('/web/js/markdown.js')).renderMarkdown(src)""",
+        "# Title\n\n- one\n- two\n\n1. first\n\n```py\nx = 1 < 2\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+        "see [docs](https://example.com/x?a=1&b=2) and `code`",
+    )
+    assert "<h1>Title</h1>" in html
+    assert "<ul><li>one</li><li>two</li></ul>" in html and "<ol><li>first</li></ol>" in html
+    assert '<pre><code class="language-py">x = 1 &lt; 2</code></pre>' in html
+    assert "<th>a</th>" in html and "<td>2</td>" in html
+    assert '<a href="https://example.com/x?a=1&amp;b=2" target="_blank" rel="noopener noreferrer">docs</a>' in html
+    assert "<code>code</code>" in html

@@ -10,7 +10,9 @@ export function escapeHtml(text) {
 }
 
 function safeUrl(raw) {
-  const url = raw.trim();
+  // Browsers drop control characters and whitespace from URLs ("\x01javascript:" is
+  // javascript:), so they are removed before the scheme is checked.
+  const url = raw.replace(/[\u0000-\u0020\u007f-\u009f]/g, "");
   if (/^(https?:|mailto:)/i.test(url)) return url;
   if (/^[a-z][a-z0-9+.-]*:/i.test(url)) return null; // any other scheme: javascript:, data:, ...
   return url;
