@@ -15,6 +15,8 @@ import pytest
 from tests.integration.conftest import Platform
 from tests.integration.tools_platform import serve_with_tools
 from tests.scripted_llm import ScriptedLLM
+from tests.servers import serve_app
+from tests.tools_service.fake_tavily import FAKE_KEY, fake_tavily_app
 
 TOOLS = "/api/tools"
 requires_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
@@ -142,3 +144,14 @@ def test_tools_app_down_is_a_503_envelope(platform: Platform) -> None:
     resp = httpx.get(platform.url + TOOLS + "/rag/collections", headers=platform.headers())
     assert resp.status_code == 503
     assert resp.json()["error"]["code"] == "tools_unavailable"
+
+
+def test_websearch_passes_through_as_the_caller(data_dir: Path, llm_server: ScriptedLLM) -> None:
+    tavily = fake_tavily_app()
+    with serve_app(tavily) as tavily_url:
+        with serve_with_tools(data_dir, llm_server, tavily_api_key=FAKE_KEY, tavily_base_url=tavily_url) as p:
+            with client(p, p.signup("gina")) as gina:
+                body = gina.post("/websearch", json={"query": "langgraph", "max_results": 2}).json()
+    assert body["success"] is True, body
+    assert [r["url"] for r in body["data"]["results"]] == ["https://example.com/1", "https://example.com/2"]
+    assert tavily.state.requests[-1]["body"]["query"] == "langgraph"

@@ -174,6 +174,10 @@ def test_main_flow(page: Any, site: Platform, llm: GatedLLM) -> None:
     image = page.locator('#file-list .file[data-name="dot.png"] img.preview')
     expect(image).to_be_visible()
     page.wait_for_function("document.querySelector('#file-list img.preview').naturalWidth === 8")
+    with page.expect_download() as download:
+        page.locator('#file-list .file[data-name="dot.png"] button').click()
+    assert Path(download.value.path()).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert download.value.suggested_filename == "dot.png"
     reply.locator(".working summary").click()  # collapsed when done; opens on demand
     expect(steps).to_be_visible()
     ARTIFACTS.mkdir(exist_ok=True)
@@ -275,6 +279,22 @@ def test_errors_are_shown_in_the_page(page: Any, site: Platform) -> None:
     expect(page.locator("#banner")).to_be_visible()
     expect(page.locator("#banner")).to_have_attribute("data-status", "413")
     assert api(site, token, "GET", "/api/chat/sessions").json()["data"] == []
+    # a session deleted elsewhere (another tab): opening it says so
+    made = api(
+        site,
+        token,
+        "POST",
+        "/v1/chat/completions",
+        json={"model": "chat", "session_id": "elsewhere", "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert made.status_code == 200, made.text
+    page.reload()
+    stale = page.locator('#session-list .session[data-id="elsewhere"] .session-open')
+    expect(stale).to_be_visible()
+    assert api(site, token, "DELETE", "/api/chat/sessions/elsewhere").status_code == 200
+    stale.click()
+    expect(page.locator("#banner")).to_have_attribute("data-status", "404")
+    expect(page.locator("#banner-text")).to_contain_text("elsewhere")
     # a revoked token sends the page back to the login form with a message
     site_admin = site.token
     resp = api(site, site_admin, "PATCH", "/api/admin/users/dana", json={"password": "another-password-1"})
