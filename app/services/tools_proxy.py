@@ -121,6 +121,8 @@ async def forward(
     )
     try:
         response = await http.send(upstream, stream=True)
+    except ClientDisconnect as exc:  # nobody is left to answer; say so in the log, not as a 500
+        raise APIError(400, "the client went away during the upload", code="client_disconnected") from exc
     except httpx.TimeoutException as exc:
         raise APIError(504, "the tools app did not answer in time", code="tools_timeout") from exc
     except httpx.HTTPError as exc:
