@@ -341,25 +341,46 @@ def test_keys_and_admin_panels(page: Any, site: Platform) -> None:
     assert model == {**model, "model": "scripted-model", "overridden": True}
 
 
-def test_phone_width_dark_mode_and_keyboard(browser: Any, site: Platform) -> None:
-    site.signup("fay")
+def test_signup_by_keyboard_at_phone_width_in_dark_mode_then_logout(browser: Any, site: Platform) -> None:
     context = browser.new_context(viewport={"width": 390, "height": 800}, color_scheme="dark")
     page = context.new_page()
     try:
         page.goto(site.url + "/")
-        # keyboard only: type, tab to the password, Enter submits
+        # keyboard only: name, Tab, password, Tab past "Log in" to "Sign up", Enter
         page.focus("#login-username")
         page.keyboard.type("fay")
         page.keyboard.press("Tab")
         page.keyboard.type("correct-horse-battery")
+        page.keyboard.press("Tab")
+        page.keyboard.press("Tab")
+        expect(page.locator("#signup-submit")).to_be_focused()
         page.keyboard.press("Enter")
         expect(page.locator("#app-view")).to_be_visible()
+        expect(page.locator("#whoami")).to_have_text("fay")
+        expect(page.locator("#open-admin")).to_be_hidden()  # sign-up makes a plain user
+        assert site.login("fay", "correct-horse-battery")
+
+        # phone width: no sideways scrolling, the session list behind a button
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         expect(page.locator("#sidebar")).to_be_hidden()
         page.click("#toggle-sidebar")
         expect(page.locator("#new-chat")).to_be_visible()
         background = page.evaluate("getComputedStyle(document.body).backgroundColor")
         assert background == "rgb(21, 23, 27)", background
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "web_chat_phone_dark.png"))
+
+        # the token belongs to this tab: another tab starts at the login form
+        other = context.new_page()
+        other.goto(site.url + "/")
+        expect(other.locator("#login-view")).to_be_visible()
+        other.close()
+
+        page.click("#logout")
+        expect(page.locator("#login-view")).to_be_visible()
+        page.reload()
+        expect(page.locator("#login-view")).to_be_visible()
+        assert page.evaluate("sessionStorage.length") == 0
     finally:
         context.close()
 
