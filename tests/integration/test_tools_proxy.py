@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -155,3 +157,17 @@ def test_websearch_passes_through_as_the_caller(data_dir: Path, llm_server: Scri
     assert body["success"] is True, body
     assert [r["url"] for r in body["data"]["results"]] == ["https://example.com/1", "https://example.com/2"]
     assert tavily.state.requests[-1]["body"]["query"] == "langgraph"
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the walkthrough uses curl")
+def test_the_rag_curl_walkthrough_runs_as_printed(p: Platform, tmp_path: Path) -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "rag.md").read_text()
+    section = doc.split("## curl walkthrough on the main app's port", 1)[1]
+    [script] = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+    script = script.replace("http://127.0.0.1:10007", p.url).replace("/tmp/zebras.txt", str(tmp_path / "z.txt"))
+    run = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr + run.stdout
+    out = run.stdout
+    assert '"error"' not in out
+    assert "created collection walkthrough" in out and "indexed 1 document(s) into walkthrough" in out
+    assert '"filename":"z.txt"' in out and "deleted collection walkthrough" in out
