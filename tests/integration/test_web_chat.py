@@ -216,7 +216,12 @@ def test_main_flow(page: Any, site: Platform, llm: GatedLLM) -> None:
     page.click("#toggle-files")
     assert "notes.csv" in llm.requests[-1]["messages"][0]["content"]  # described to the agent
 
-    # rename, then delete the session
+    # rename (Escape cancels, Enter saves), then delete the session
+    item.locator("button[aria-label^=Rename]").click()
+    page.fill("#session-list input.rename", "Not this")
+    page.press("#session-list input.rename", "Escape")
+    expect(page.locator(f'#session-list .session[data-id="{session_id}"] .title')).to_contain_text("Compute 17*23")
+    assert api(site, token, "GET", f"/api/chat/sessions/{session_id}").json()["title"].startswith("Compute 17*23")
     item.locator("button[aria-label^=Rename]").click()
     page.fill("#session-list input.rename", "Arithmetic")
     page.press("#session-list input.rename", "Enter")

@@ -61,7 +61,10 @@ function sessionItem(s) {
 
 function startRename(item, s) {
   const input = el("input", { class: "rename", value: s.title, "aria-label": "New title", maxlength: 200 });
+  let finished = false; // Enter or Escape, then the blur of the removed input: act once
   const finish = guarded(async (save) => {
+    if (finished) return;
+    finished = true;
     if (save && input.value.trim() && input.value.trim() !== s.title) {
       await call("PATCH", `/api/chat/sessions/${encodeURIComponent(s.id)}`, { title: input.value.trim() });
     }
