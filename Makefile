@@ -18,9 +18,11 @@ setup: system-deps $(STAMP)
 system-deps:
 	@command -v bwrap >/dev/null 2>&1 || $(MAKE) --no-print-directory apt-install PKGS=bubblewrap
 
-# PostgreSQL binaries for the tests that run the platform on a throwaway cluster.
+# PostgreSQL binaries for the tests that run the platform on a throwaway cluster; Chromium
+# for the web chat's browser tests (driven by Playwright, which never downloads a browser here).
 test-deps:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || $(MAKE) --no-print-directory apt-install PKGS=postgresql
+	@test -x /usr/bin/chromium || $(MAKE) --no-print-directory apt-install PKGS=chromium
 
 apt-install:
 	@echo "installing $(PKGS)"

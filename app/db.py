@@ -25,6 +25,7 @@ __all__ = [
     "AppSetting",
     "LoginThrottle",
     "IdempotencyRecord",
+    "ApiKey",
     "Database",
     "async_url",
     "utcnow",
@@ -97,6 +98,20 @@ class IdempotencyRecord(SQLModel, table=True):
     state: str = Field(default="running", max_length=16)
     response: str = ""
     created_at: float = 0.0
+
+
+class ApiKey(SQLModel, table=True):
+    """A long-lived credential (`sk-llmapi-...`) for clients that cannot log in weekly.
+    Only the SHA-256 of the key is stored; the tools app reads this table too, so these
+    columns are a contract between the apps."""
+
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex, primary_key=True)
+    user_id: str = Field(index=True, foreign_key="user.id", ondelete="CASCADE")
+    name: str = Field(max_length=100)
+    key_hash: str = Field(unique=True, index=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_used_at: datetime | None = None
+    revoked: bool = False
 
 
 def async_url(url: str) -> str:

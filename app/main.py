@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
 
-from app.api.routes import admin, auth, chat, models, sessions
+from app.api.routes import admin, auth, chat, keys, models, sessions, tools_proxy, web
 from app.db import Database
 from app.services.checkpoints import open_checkpointer
 from app.services.container import Services
@@ -34,7 +34,16 @@ __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
 
-ROUTERS = (auth.router, chat.router, models.router, sessions.router, admin.router)
+ROUTERS = (
+    auth.router,
+    chat.router,
+    models.router,
+    sessions.router,
+    admin.router,
+    keys.router,
+    tools_proxy.router,
+    web.router,
+)
 
 
 def _default_tools(settings: Settings, stack: AsyncExitStack) -> tuple[list[BaseTool], ToolsClient]:

@@ -10,6 +10,7 @@ from fastapi import Depends, Header, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import User
+from app.services import api_keys
 from app.services.container import Services
 from core.errors import APIError
 from core.security import TokenError, bearer_token, decode_access_token
@@ -45,6 +46,12 @@ async def get_current_user(services: ServicesDep, authorization: Annotated[str |
     token = bearer_token(authorization)
     if token is None:
         raise _unauthorized("missing bearer token: log in at /api/auth/login and send the token")
+    if token.startswith(api_keys.KEY_PREFIX):
+        async with services.db.session() as key_db:  # its own short transaction, like the token path
+            key_user = await api_keys.user_for_key(key_db, token)
+        if key_user is None:
+            raise _unauthorized("invalid API key: unknown or revoked, or its owner is disabled")
+        return key_user
     try:
         claims = decode_access_token(token, services.settings.jwt_secret)
     except TokenError as exc:
