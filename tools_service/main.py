@@ -53,6 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for module in reversed(modules):
                 if hasattr(module, "shutdown"):
                     await module.shutdown(app)
+            if getattr(app.state, "identity", None) is not None:
+                await app.state.identity.close()
 
     app = FastAPI(title="LLM API tools", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings

@@ -1,0 +1,3 @@
+"""Security tests reuse the black-box fixtures: real apps over HTTP, a scripted LLM."""
+
+from tests.integration.conftest import llm_server, platform, platform_with_tools  # noqa: F401
