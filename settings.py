@@ -179,7 +179,7 @@ class Settings(BaseSettings):
     # Untrusted documents (core/documents): parsed in a child process under these limits.
     doc_parse_timeout: float = 30.0
     doc_parse_memory_mb: int = 768
-    doc_max_unpacked_mb: int = 256
+    doc_max_unpacked_mb: int = 100
     doc_max_zip_ratio: int = 200
     doc_max_cells: int = 2_000_000
     doc_max_text_chars: int = 20_000_000
