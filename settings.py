@@ -171,7 +171,7 @@ class Settings(BaseSettings):
     max_file_size_mb: int = 100
     # Request bodies (core/limits.py): JSON and other bodies, and files per multipart request.
     max_json_body_mb: float = 4.0
-    max_upload_files: int = 10
+    max_upload_files: int = 20
     # Everything one user keeps on disk: workspaces, uploads, RAG collections.
     user_disk_quota_mb: int = 2048
     # Per-request `max_tokens` cap (None: no cap).

@@ -20,6 +20,7 @@ from langchain_core.tools import BaseTool
 from app.api.routes import admin, auth, chat, models, sessions
 from app.db import Database
 from core.errors import install_error_handlers
+from core.limits import BodyLimitMiddleware, BodyLimits
 from core.observability import RequestIdMiddleware, configure_logging
 from app.services.checkpoints import open_checkpointer
 from app.services.container import Services
@@ -90,6 +91,7 @@ def create_app(
 
     app = FastAPI(title="LLM API", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
+    app.add_middleware(BodyLimitMiddleware, limits=BodyLimits.from_settings(settings))
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     for router in ROUTERS:

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 
 from core.errors import install_error_handlers
+from core.limits import BodyLimitMiddleware, BodyLimits
 from core.observability import RequestIdMiddleware, configure_logging
 from settings import Settings, get_settings
 from tools_service.auth import CurrentCaller
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="LLM API tools", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
+    app.add_middleware(BodyLimitMiddleware, limits=BodyLimits.from_settings(settings))
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
 
