@@ -43,11 +43,15 @@ ROLES = ("user", "admin")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
 _USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")
+# User ids are 32 hex digits; admins name users by id or username, so no name may look like one.
+_ID_LIKE_RE = re.compile(r"^[0-9A-Fa-f]{32}$")
 
 
 def check_username(value: str) -> str:
     if not _USERNAME_RE.match(value):
         raise ValueError("username must be 3 to 64 characters: letters, digits, '_', '.', '@' or '-'")
+    if _ID_LIKE_RE.match(value):
+        raise ValueError("username must not look like a user id (32 hexadecimal digits)")
     return value
 
 

@@ -26,6 +26,7 @@ from app.services import file_metadata
 from app.services.container import Services
 from app.services.sessions import uploads_dir
 from core.errors import APIError
+from core.quota import check_room
 
 __all__ = ["ALLOWED_EXTENSIONS", "MAX_FILES", "safe_filename", "attach_files"]
 
@@ -163,6 +164,7 @@ async def attach_files(services: Services, user: User, session_id: str, files: l
     for upload in files:
         content = await upload.read(settings.max_file_size_bytes + 1)
         checked.append(_check(upload, content, settings.max_file_size_mb, settings.max_file_size_bytes))
+    await asyncio.to_thread(check_room, settings, user.id, sum(len(item.content) for item in checked))
     # Described (in the limited parsing child) before anything is written: a parser bomb
     # is refused with 413 and leaves no file behind.
     try:

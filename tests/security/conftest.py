@@ -2,3 +2,4 @@
 
 from tests.integration.conftest import llm_server, platform, platform_with_tools  # noqa: F401
 from tests.rag.conftest import rag_server  # noqa: F401
+from tests.tools_service.conftest import tools_app, tools_app_factory  # noqa: F401

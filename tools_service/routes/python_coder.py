@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from core.disconnect import unless_disconnected
 from core.errors import APIError
+from core.quota import quota_error, room_left
 from settings import Settings
 from tools_service.auth import CurrentCaller
 from tools_service.envelope import ToolResult, fail, ok
@@ -103,7 +104,10 @@ def _describe(result: RunResult, timeout: float, quota_mb: int) -> tuple[bool, s
     if result.stopped == "timeout":
         notes.append(f"stopped: it ran longer than the {timeout:g} s limit")
     elif result.stopped == "quota":
-        notes.append(f"stopped: the workspace outgrew its {quota_mb} MB quota; files written by this run were removed")
+        notes.append(
+            f"stopped: the workspace outgrew its quota ({quota_mb} MB per session, less when the user's total disk "
+            "quota is nearly used); files written by this run were removed"
+        )
     elif result.stopped == "output":
         notes.append("stopped: it printed far more than the output limit")
     elif result.stopped == "error":
@@ -140,8 +144,14 @@ async def run_code(body: PythonCoderRequest, request: Request, caller: CurrentCa
             "delete files before running more code",
             error="quota",
         )
+    if await asyncio.to_thread(room_left, settings, caller.user_id) <= 0:
+        return fail(quota_error(settings).message, error="quota")
+
+    def room() -> int:  # what this workspace may hold once the user's other data is counted
+        return engine.workspaces.usage(workspace).total_bytes + room_left(settings, caller.user_id)
+
     timeout = min(body.timeout or settings.python_exec_timeout, settings.python_exec_timeout)
-    result = await unless_disconnected(request, engine.sandbox.run(workspace, body.code, timeout))
+    result = await unless_disconnected(request, engine.sandbox.run(workspace, body.code, timeout, room=room))
     if result is None:
         log.info("python_coder user=%s session=%s: caller went away, run killed", caller.user_id, body.session_id)
         return fail("the caller disconnected; the run was stopped", error="cancelled")
@@ -219,7 +229,8 @@ async def upload_file(
         workspace = await asyncio.to_thread(engine.workspaces.ensure, caller.user_id, session_id)
         usage = await asyncio.to_thread(engine.workspaces.usage, workspace)
         room = engine.sandbox.limits.quota_bytes - usage.total_bytes
-        limit = max(0, min(settings.max_file_size_bytes, room))
+        user_room = await asyncio.to_thread(room_left, settings, caller.user_id)
+        limit = max(0, min(settings.max_file_size_bytes, room, user_room))
         chunks = iter(lambda: file.file.read(1 << 20), b"")
         size = await asyncio.to_thread(engine.workspaces.write_file, workspace, name, chunks, limit)
     except WorkspaceError as exc:

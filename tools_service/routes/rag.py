@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from core.documents import SUPPORTED_EXTENSIONS, DocumentError, DocumentLimits, extension_of, extract_text
 from core.errors import APIError
+from core.quota import check_room
 from settings import Settings
 from tools_service.auth import CurrentCaller
 from tools_service.envelope import ToolResult, ok
@@ -192,6 +193,7 @@ async def upload(
     settings: Settings = request.app.state.settings
     await engine.list_documents(caller.user_id, collection)  # 400/404 before reading large bodies
     raw = await _read_checked(files, settings.max_file_size_bytes, settings.max_file_size_mb)
+    await asyncio.to_thread(check_room, settings, caller.user_id, sum(len(data) for _, data in raw))
     parsed = await _parse_all(raw, DocumentLimits.from_settings(settings))
     try:
         documents = await engine.add_documents(caller.user_id, collection, parsed)
