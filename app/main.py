@@ -19,6 +19,7 @@ from langchain_core.tools import BaseTool
 
 from app.api.routes import admin, auth, chat, models, sessions
 from app.db import Database
+from core.default_admin import check_default_admin
 from core.errors import install_error_handlers
 from core.limits import BodyLimitMiddleware, BodyLimits
 from core.observability import RequestIdMiddleware, configure_logging
@@ -62,6 +63,7 @@ def create_app(
             db = Database(settings)
             stack.push_async_callback(db.close)
             await db.init()
+            await check_default_admin(db.engine, settings, settings.server_host, "main app")
             if llm is not None:
                 service = LLMService.injected(llm, settings)
             else:

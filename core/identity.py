@@ -22,7 +22,15 @@ from sqlalchemy import Boolean, Column, DateTime, MetaData, String, Table, event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-__all__ = ["API_KEY_PREFIX", "Account", "IdentityStore", "async_url", "hash_api_key", "token_is_current"]
+__all__ = [
+    "API_KEY_PREFIX",
+    "Account",
+    "IdentityStore",
+    "async_url",
+    "hash_api_key",
+    "token_is_current",
+    "users_table",
+]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +47,7 @@ _users = Table(
     Column("role", String),
     Column("disabled", Boolean),
     Column("tokens_valid_after", DateTime),
+    Column("hashed_password", String),
 )
 _api_keys = Table(
     "apikey",
@@ -48,6 +57,11 @@ _api_keys = Table(
     Column("key_hash", String),
     Column("revoked", Boolean),
 )
+
+
+def users_table() -> Table:
+    """The columns of the main app's `user` table that other parts of `core` read."""
+    return _users
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
+from core.default_admin import check_default_admin
 from core.errors import install_error_handlers
 from core.limits import BodyLimitMiddleware, BodyLimits
 from core.observability import RequestIdMiddleware, configure_logging
 from settings import Settings, get_settings
-from tools_service.auth import CurrentCaller
+from tools_service.auth import CurrentCaller, identity_store
 
 __all__ = ["create_app", "TOOL_MODULES"]
 
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.data_dir, "tools", settings.log_level)
+        await check_default_admin(identity_store(app).engine, settings, settings.tools_host, "tools app")
         for module in modules:
             if hasattr(module, "startup"):
                 await module.startup(app)
