@@ -19,14 +19,15 @@ from langchain_core.tools import BaseTool
 
 from app.api.routes import admin, auth, chat, models, sessions
 from app.db import Database
+from app.services.checkpoints import open_checkpointer
+from app.services.container import Services
+from app.services.runner import Runner
 from core.default_admin import check_default_admin
 from core.errors import install_error_handlers
 from core.limits import BodyLimitMiddleware, BodyLimits
-from core.observability import RequestIdMiddleware, configure_logging
-from app.services.checkpoints import open_checkpointer
-from app.services.container import Services
 from core.llm import LLMService, build_chat_model, resolve_backend
-from app.services.runner import Runner
+from core.observability import RequestIdMiddleware, configure_logging
+from core.private import make_private
 from graphs.registry import build_all, options_from_settings
 from settings import Settings, get_settings
 
@@ -55,6 +56,7 @@ def create_app(
     tools: list[BaseTool] | None = None,
 ) -> FastAPI:
     settings = (settings or get_settings()).ensure_secrets()
+    make_private(settings.data_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

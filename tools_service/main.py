@@ -19,6 +19,7 @@ from core.default_admin import check_default_admin
 from core.errors import install_error_handlers
 from core.limits import BodyLimitMiddleware, BodyLimits
 from core.observability import RequestIdMiddleware, configure_logging
+from core.private import make_private
 from settings import Settings, get_settings
 from tools_service.auth import CurrentCaller, identity_store
 
@@ -32,6 +33,7 @@ TOOL_MODULES: tuple[str, ...] = (
     "tools_service.routes.python_coder",
     "tools_service.routes.websearch",
     "tools_service.routes.rag",
+    "tools_service.routes.accounts",
 )
 
 
@@ -41,6 +43,7 @@ def _load_modules() -> list[Any]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = (settings or get_settings()).ensure_secrets()
+    make_private(settings.data_dir)
     modules = _load_modules()
 
     @asynccontextmanager

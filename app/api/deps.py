@@ -10,9 +10,9 @@ from fastapi import Depends, Header, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import User
+from app.services.container import Services
 from core.errors import APIError
 from core.security import TokenError, decode_access_token
-from app.services.container import Services
 
 __all__ = ["ServicesDep", "DBDep", "CurrentUser", "AdminUser", "get_services", "get_db", "get_current_user"]
 

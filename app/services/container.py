@@ -9,8 +9,8 @@ from langchain_core.tools import BaseTool
 from langgraph.graph.state import CompiledStateGraph
 
 from app.db import Database
-from core.llm import LLMService
 from app.services.runner import Runner
+from core.llm import LLMService
 from settings import Settings
 
 __all__ = ["Services"]

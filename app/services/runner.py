@@ -20,11 +20,11 @@ from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage, BaseM
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
-from core.errors import APIError
-from core.observability import LLMCallLogger
 from app.schemas.openai import ChatMessageIn, Usage
 from app.services.history import reconcile
+from core.errors import APIError
 from core.llm import llm_error_to_api_error
+from core.observability import LLMCallLogger
 from graphs.deps import AgentContext
 
 __all__ = ["RunRequest", "RunEvent", "RunResult", "RunHandle", "Runner"]

@@ -12,10 +12,10 @@ from sqlmodel import select
 
 from app.api.deps import CurrentUser, DBDep, ServicesDep
 from app.db import User, UserBase
-from core.errors import APIError
-from core.security import create_access_token, hash_password, verify_password
 from app.services import accounts, throttle
 from app.services.accounts import Password, Username
+from core.errors import APIError
+from core.security import create_access_token, hash_password, verify_password
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 

@@ -15,9 +15,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from app.api.deps import CurrentUser, DBDep, ServicesDep
-from core.disconnect import unless_disconnected, until_disconnected
 from app.db import User
-from core.errors import APIError
 from app.schemas.openai import (
     ChatCompletionRequest,
     Usage,
@@ -29,6 +27,8 @@ from app.schemas.openai import (
 from app.services import runtime_settings, sessions, uploads
 from app.services.container import Services
 from app.services.runner import RunEvent, RunHandle, RunRequest, RunResult
+from core.disconnect import unless_disconnected, until_disconnected
+from core.errors import APIError
 from graphs.auto import is_auxiliary_prompt
 from graphs.deps import AgentContext
 

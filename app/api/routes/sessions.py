@@ -15,11 +15,11 @@ from pydantic import BaseModel, Field
 
 from app.api.deps import CurrentUser, DBDep, ServicesDep
 from app.db import ChatSession, User
-from core.errors import APIError
 from app.schemas.openai import check_session_id
 from app.services import sessions
 from app.services.container import Services
 from app.services.runner import Runner
+from core.errors import APIError
 
 router = APIRouter(prefix="/api/chat", tags=["sessions"])
 
