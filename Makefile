@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: run test setup system-deps test-deps apt-install lint typecheck bench clean
+.PHONY: run test setup system-deps test-deps apt-install lint typecheck bench fuzz clean
 
 run: setup
 	$(BIN)/llm-api serve
@@ -46,6 +46,10 @@ lint: setup
 
 typecheck: setup
 	$(BIN)/mypy core app graphs tools_service settings.py
+
+# A deeper Schemathesis run than CI's (5 examples per operation): FUZZ_EXAMPLES per operation.
+fuzz: setup
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-50} $(BIN)/python -m pytest -q tests/security/test_fuzz.py
 
 bench: setup
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done

@@ -110,6 +110,13 @@ class Settings(BaseSettings):
     login_failure_window_seconds: float = 900.0
     login_failure_delay: float = 0.25
     login_failure_max_delay: float = 4.0
+    # Sign-ups per client address per window (the login throttle's table and clock).
+    signup_max_per_ip: int = 10
+    signup_window_seconds: float = 3600.0
+    # How long the tools app may trust a cached account row (revocations take this long).
+    identity_cache_seconds: float = 2.0
+    # The Studio graphs (graphs/studio.py) act as this user unless STUDIO_USER_ID says otherwise.
+    studio_user_id: str = "studio"
 
     # agents
     default_agent: str = "auto"
@@ -136,6 +143,8 @@ class Settings(BaseSettings):
     python_exec_max_files: int = 10000
     python_exec_tmp_mb: int = 64
     python_exec_max_concurrent: int = 4
+    # Runs of one user at a time; the rest of that user's runs queue behind them.
+    python_exec_max_concurrent_per_user: int = 2
     python_exec_max_code_kb: int = 512
 
     # RAG
@@ -160,6 +169,20 @@ class Settings(BaseSettings):
 
     # uploads, logs
     max_file_size_mb: int = 100
+    # Request bodies (core/limits.py): JSON and other bodies, and files per multipart request.
+    max_json_body_mb: float = 4.0
+    max_upload_files: int = 20
+    # Everything one user keeps on disk: workspaces, uploads, RAG collections.
+    user_disk_quota_mb: int = 2048
+    # Per-request `max_tokens` cap (None: no cap).
+    max_tokens_limit: int | None = None
+    # Untrusted documents (core/documents): parsed in a child process under these limits.
+    doc_parse_timeout: float = 30.0
+    doc_parse_memory_mb: int = 768
+    doc_max_unpacked_mb: int = 100
+    doc_max_zip_ratio: int = 200
+    doc_max_cells: int = 2_000_000
+    doc_max_text_chars: int = 20_000_000
     log_level: str = "INFO"
 
     # Concurrency: pools sized for 128 concurrent sessions per worker. A request that cannot

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from app import cli_admin
+from core.private import UMASK
 from settings import Settings, get_settings
 
 __all__ = ["main", "build_parser"]
@@ -257,6 +258,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.umask(UMASK)  # everything under DATA_DIR private, also what the servers it starts create
     parser, sub = build_parser()
     cli_admin.register(sub)
     args = parser.parse_args(argv)

@@ -22,9 +22,12 @@ from app.db import Database
 from app.services.checkpoints import open_checkpointer
 from app.services.container import Services
 from app.services.runner import Runner
+from core.default_admin import check_default_admin
 from core.errors import install_error_handlers
+from core.limits import BodyLimitMiddleware, BodyLimits
 from core.llm import LLMService, build_chat_model, resolve_backend
 from core.observability import RequestIdMiddleware, configure_logging
+from core.private import make_private
 from graphs.registry import build_all, options_from_settings
 from graphs.tools import build_tools
 from settings import Settings, get_settings
@@ -59,6 +62,7 @@ def create_app(
     tools: list[BaseTool] | None = None,
 ) -> FastAPI:
     settings = (settings or get_settings()).ensure_secrets()
+    make_private(settings.data_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -67,6 +71,7 @@ def create_app(
             db = Database(settings)
             stack.push_async_callback(db.close)
             await db.init()
+            await check_default_admin(db.engine, settings, settings.server_host, "main app")
             if llm is not None:
                 service = LLMService.injected(llm, settings)
             else:
@@ -96,6 +101,7 @@ def create_app(
 
     app = FastAPI(title="LLM API", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
+    app.add_middleware(BodyLimitMiddleware, limits=BodyLimits.from_settings(settings))
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     for router in ROUTERS:

@@ -41,14 +41,26 @@ def studio_model(settings: Settings) -> BaseChatModel:
 
 
 def studio_tools(settings: Settings) -> list[BaseTool]:
-    """The agents' tools over the tools app at TOOLS_URL (absent tools app = tool errors, not import errors)."""
+    """The agents' tools over the tools app at TOOLS_URL (absent tools app = tool errors, not import errors).
+
+    Trust boundary: `langgraph dev` has no login and Studio's user edits the run's context
+    freely, so the tools never act for the context's `user_id`: every call is pinned to
+    the dedicated Studio user (`STUDIO_USER_ID`, default "studio") by the transport."""
     try:
         from graphs.tools import build_tools
         from tools_service.client import ToolsClient
     except ImportError as exc:  # pragma: no cover - the tools modules ship with the project
         log.warning("tools unavailable in Studio: %s", exc)
         return []
-    return build_tools(ToolsClient(settings.tools_url, settings.tools_key, timeout=settings.default_tool_timeout))
+    from core.pinned import PinnedUserTransport
+
+    client = ToolsClient(
+        settings.tools_url,
+        settings.tools_key,
+        timeout=settings.default_tool_timeout,
+        transport=PinnedUserTransport(settings.studio_user_id),
+    )
+    return build_tools(client)
 
 
 def _build() -> dict[str, Any]:

@@ -17,10 +17,14 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
+from core.default_admin import check_default_admin
 from core.errors import install_error_handlers
+from core.limits import BodyLimitMiddleware, BodyLimits
 from core.observability import RequestIdMiddleware, configure_logging
+from core.private import make_private
 from settings import Settings, get_settings
 from tools_service import contracts
+from tools_service.auth import identity_store
 from tools_service.deps import CurrentCaller
 
 __all__ = ["create_app", "tool_modules"]
@@ -35,17 +39,23 @@ def tool_modules() -> list[str]:
     return [f"tools_service.routes.{name}" for name in contracts.TOOLS]
 
 
+# Service endpoints that are not tools the model can call (same module protocol, no SPECS).
+SERVICE_MODULES: tuple[str, ...] = ("tools_service.routes.accounts",)
+
+
 def _load_modules() -> list[Any]:
-    return [importlib.import_module(name) for name in tool_modules()]
+    return [importlib.import_module(name) for name in [*tool_modules(), *SERVICE_MODULES]]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = (settings or get_settings()).ensure_secrets()
+    make_private(settings.data_dir)
     modules = _load_modules()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.data_dir, "tools", settings.log_level)
+        await check_default_admin(identity_store(app).engine, settings, settings.tools_host, "tools app")
         for module in modules:
             if hasattr(module, "startup"):
                 await module.startup(app)
@@ -55,9 +65,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for module in reversed(modules):
                 if hasattr(module, "shutdown"):
                     await module.shutdown(app)
+            if getattr(app.state, "identity", None) is not None:
+                await app.state.identity.close()
 
     app = FastAPI(title="LLM API tools", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
+    app.add_middleware(BodyLimitMiddleware, limits=BodyLimits.from_settings(settings))
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
 

@@ -75,6 +75,10 @@ class Sandbox:
         self._cache_dir: Path | None = None
         self._checked: tuple[float, str | None] | None = None
         self._semaphore = asyncio.Semaphore(self.limits.concurrent)
+        # Each user queues behind their own runs first, so one user's sleeping runs can hold
+        # at most `per_user` of the shared slots and never starve another user's `print(1)`.
+        self.per_user = max(1, min(settings.python_exec_max_concurrent_per_user, self.limits.concurrent))
+        self._users: weakref.WeakValueDictionary[str, asyncio.Semaphore] = weakref.WeakValueDictionary()
         # Held weakly: a workspace's lock lives exactly as long as a run holds or awaits it.
         self._locks: weakref.WeakValueDictionary[Path, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -152,12 +156,24 @@ class Sandbox:
 
     # -- running ----------------------------------------------------------------------
 
-    async def run(self, workspace: Path, code: str, timeout: float | None = None) -> RunResult:
-        """Run `code` in `workspace`: one run per workspace at a time, a bounded number overall."""
-        async with self._locks.setdefault(workspace, asyncio.Lock()), self._semaphore:
-            return await self._execute(workspace, code, timeout or self.limits.timeout, watch=True)
+    async def run(
+        self, workspace: Path, code: str, timeout: float | None = None, *, room: Callable[[], int] | None = None
+    ) -> RunResult:
+        """Run `code` in `workspace`: one run per workspace at a time, `per_user` per user (the
+        workspace's parent folder is the user), a bounded number overall. `room` (blocking,
+        called once the run has its slot) gives the bytes the workspace may hold under the
+        user's total quota; the run's quota is the smaller of that and the workspace quota."""
+        user_gate = self._users.setdefault(workspace.parent.name, asyncio.Semaphore(self.per_user))
+        async with self._locks.setdefault(workspace, asyncio.Lock()), user_gate, self._semaphore:
+            quota = self.limits.quota_bytes
+            if room is not None:
+                quota = min(quota, await asyncio.to_thread(room))
+            return await self._execute(workspace, code, timeout or self.limits.timeout, watch=True, quota=quota)
 
-    async def _execute(self, workspace: Path, code: str, timeout: float, watch: bool = False) -> RunResult:
+    async def _execute(
+        self, workspace: Path, code: str, timeout: float, watch: bool = False, quota: int | None = None
+    ) -> RunResult:
+        quota = self.limits.quota_bytes if quota is None else quota
         argv, binds = self.launch.command(workspace)
         started_ns = time.time_ns()
         t0 = time.perf_counter()
@@ -199,7 +215,7 @@ class Sandbox:
             asyncio.create_task(err.pump(proc.stderr)),
         ]
         if watch:
-            tasks.append(asyncio.create_task(self._watch(workspace, lambda: stop("quota"))))
+            tasks.append(asyncio.create_task(self._watch(workspace, lambda: stop("quota"), quota)))
         try:
             await asyncio.wait_for(proc.wait(), timeout)
         except TimeoutError:
@@ -214,7 +230,9 @@ class Sandbox:
             for task in tasks:
                 task.cancel()
         if watch:  # walks the workspace: off the event loop
-            return await asyncio.to_thread(self._finish, workspace, started_ns, out, err, proc.returncode, t0, stopped)
+            return await asyncio.to_thread(
+                self._finish, workspace, started_ns, out, err, proc.returncode, t0, stopped, quota
+            )
         return self._result(out, err, proc.returncode, t0, stopped)
 
     def _result(self, out: Output, err: Output, rc: int | None, t0: float, stopped: list[str]) -> RunResult:
@@ -237,10 +255,11 @@ class Sandbox:
         rc: int | None,
         t0: float,
         stopped: list[str],
+        quota: int,
     ) -> RunResult:
         """Enforce the quota after the run (the files this run touched go if it overflowed)."""
         removed: list[str] = []
-        if self._over_quota(self.workspaces.usage(workspace)):
+        if self._over_quota(self.workspaces.usage(workspace), quota):
             removed = self.workspaces.remove_changed(workspace, started_ns)
             if not stopped:
                 stopped.append("quota")
@@ -257,13 +276,13 @@ class Sandbox:
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             stdin.close()
 
-    def _over_quota(self, usage: WalkStats) -> bool:
-        return usage.total_bytes > self.limits.quota_bytes or usage.files > self.limits.max_files
+    def _over_quota(self, usage: WalkStats, quota: int) -> bool:
+        return usage.total_bytes > quota or usage.files > self.limits.max_files
 
-    async def _watch(self, workspace: Path, on_over: Callable[[], None]) -> None:
+    async def _watch(self, workspace: Path, on_over: Callable[[], None], quota: int) -> None:
         while True:
             await asyncio.sleep(_WATCH_INTERVAL)
             usage = await asyncio.to_thread(self.workspaces.usage, workspace, self.limits.max_files + 1)
-            if self._over_quota(usage):
+            if self._over_quota(usage, quota):
                 on_over()
                 return

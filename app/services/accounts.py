@@ -7,6 +7,7 @@ cleans up, so the HTTP API and the recovery CLI cannot drift apart.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import shutil
 from typing import TYPE_CHECKING, Annotated
@@ -16,6 +17,7 @@ from sqlmodel import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import ChatSession, User, utcnow
+from core.quota import user_dirs
 from core.security import hash_password
 from settings import Settings
 
@@ -38,16 +40,22 @@ __all__ = [
     "is_last_admin",
 ]
 
+log = logging.getLogger(__name__)
+
 ROLES = ("user", "admin")
 # Argon2id has no 72-byte limit (bcrypt had); the cap only bounds hashing work per request.
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
 _USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")
+# User ids are 32 hex digits; admins name users by id or username, so no name may look like one.
+_ID_LIKE_RE = re.compile(r"^[0-9A-Fa-f]{32}$")
 
 
 def check_username(value: str) -> str:
     if not _USERNAME_RE.match(value):
         raise ValueError("username must be 3 to 64 characters: letters, digits, '_', '.', '@' or '-'")
+    if _ID_LIKE_RE.match(value):
+        raise ValueError("username must not look like a user id (32 hexadecimal digits)")
     return value
 
 
@@ -131,8 +139,11 @@ async def update_user(
 
 
 async def delete_user_data(db: AsyncSession, settings: Settings, user: User, services: Services | None = None) -> int:
-    """Delete the user with their sessions, checkpoints, uploads and (when `services` is
-    given, i.e. in the running app) workspaces. Returns the number of sessions removed."""
+    """Delete the user with everything they own: sessions, checkpoints, uploads, and (through
+    the tools app when `services` is given, i.e. in the running app) RAG collections and every
+    workspace, also those whose session row was already gone. The folders under this
+    `DATA_DIR` are removed here as well, which is all the CLI (no tools app) can do.
+    Returns the number of sessions removed."""
     from app.services import sessions
 
     rows = list((await db.exec(select(ChatSession).where(ChatSession.user_id == user.id))).all())
@@ -143,5 +154,11 @@ async def delete_user_data(db: AsyncSession, settings: Settings, user: User, ser
             await db.delete(row)
     await db.delete(user)
     await db.commit()
-    await asyncio.to_thread(shutil.rmtree, settings.data_dir / "uploads" / user.id, True)
+    client = services.tools_client if services is not None else None
+    if client is not None:
+        result = await client.call(user.id, "/api/tools/accounts/me", method="DELETE")
+        if not result.success:
+            log.warning("the tools app did not remove the data of user %s: %s", user.id, result.answer)
+    for folder in user_dirs(settings.data_dir, user.id):
+        await asyncio.to_thread(shutil.rmtree, folder, True)
     return len(rows)

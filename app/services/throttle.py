@@ -35,7 +35,7 @@ from app.db import Database, LoginThrottle
 from core.errors import APIError
 from settings import Settings
 
-__all__ = ["Attempt", "begin_attempt", "record_failure", "record_success"]
+__all__ = ["Attempt", "begin_attempt", "count_signup", "record_failure", "record_success"]
 
 _TABLE = LoginThrottle.__table__  # type: ignore[attr-defined]
 _MAX_ESCALATION = 4  # lockout doubles at most 4 times: 16x the base
@@ -151,3 +151,26 @@ async def record_success(db: Database, attempt: Attempt) -> None:
         await conn.execute(
             update(t).where(and_(t.c.key == attempt.ip_key, t.c.failures > 0)).values(failures=t.c.failures - 1)
         )
+
+
+async def count_signup(db: Database, settings: Settings, client_ip: str, now: float | None = None) -> None:
+    """Count a sign-up from `client_ip`; raise 429 past `SIGNUP_MAX_PER_IP` in the window.
+
+    Same table and upsert as login failures (key `signup:<address>`), so every worker
+    shares the count; `now` is injectable for tests. Counted before the password is
+    hashed, so a burst of sign-ups is also cheap to refuse."""
+    now = time.time() if now is None else now
+    key = f"signup:{client_ip[:64]}"
+    window = settings.signup_window_seconds
+    async with db.engine.begin() as conn:
+        count, _ = await _count(conn, key, now, window)
+        if count <= settings.signup_max_per_ip:
+            return
+        started = (await conn.execute(_TABLE.select().where(_TABLE.c.key == key))).one().window_start
+    wait = max(1, math.ceil(float(started) + window - now))
+    raise APIError(
+        429,
+        f"too many accounts created from this address: try again in {wait} s",
+        code="signup_throttled",
+        headers={"Retry-After": str(wait)},
+    )

@@ -26,6 +26,7 @@ from app.services import file_metadata
 from app.services.container import Services
 from app.services.sessions import uploads_dir
 from core.errors import APIError
+from core.quota import check_room
 
 __all__ = ["ALLOWED_EXTENSIONS", "MAX_FILES", "safe_filename", "attach_files"]
 
@@ -163,6 +164,15 @@ async def attach_files(services: Services, user: User, session_id: str, files: l
     for upload in files:
         content = await upload.read(settings.max_file_size_bytes + 1)
         checked.append(_check(upload, content, settings.max_file_size_mb, settings.max_file_size_bytes))
+    await asyncio.to_thread(check_room, settings, user.id, sum(len(item.content) for item in checked))
+    # Described (in the limited parsing child) before anything is written: a parser bomb
+    # is refused with 413 and leaves no file behind.
+    try:
+        descriptions = await asyncio.gather(
+            *(file_metadata.describe(item.name, item.content, settings) for item in checked)
+        )
+    except file_metadata.TooLarge as exc:
+        raise APIError(413, exc.message, param="files", code="file_too_complex") from exc
     written: list[Path] = []
     try:
         for item in checked:
@@ -174,8 +184,7 @@ async def attach_files(services: Services, user: User, session_id: str, files: l
         raise APIError(
             507, f"could not store the files: {exc.strerror or exc}", type_="api_error", code="storage_error"
         ) from exc
-    for path, item in zip(written, checked, strict=True):
-        description = await asyncio.to_thread(file_metadata.describe, path)
+    for path, item, description in zip(written, checked, descriptions, strict=True):
         workspace = await _copy_to_workspace(services, user.id, session_id, path.name, item.content)
         await asyncio.to_thread(_write_meta, path, len(item.content), description, workspace)
     return await asyncio.to_thread(_read_descriptions, folder)

@@ -12,6 +12,7 @@ import pytest
 
 from core.security import create_access_token
 from settings import Settings
+from tests.accounts import ensure_account
 from tests.rag.helpers import HashEmbeddings
 from tests.servers import serve_app
 from tools_service.main import create_app
@@ -54,6 +55,7 @@ class RagServer:
     app: Any
 
     def client(self, user: str = "alice") -> RagClient:
+        ensure_account(self.settings, user)
         token = create_access_token(user, self.settings.jwt_secret, hours=1)
         http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
         return RagClient(http, user)

@@ -13,6 +13,7 @@ import pytest
 
 from core.security import create_access_token
 from settings import Settings
+from tests.accounts import ensure_account
 from tests.conftest import make_settings
 from tests.servers import serve_app
 from tools_service.main import create_app
@@ -32,6 +33,7 @@ class ToolsApp:
 
     def user(self, user_id: str, timeout: float = 60) -> httpx.Client:
         """An HTTP client that acts as `user_id` with a JWT, as a browser or notebook would."""
+        ensure_account(self.settings, user_id)
         token = create_access_token(user_id, self.settings.jwt_secret, hours=1)
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
 

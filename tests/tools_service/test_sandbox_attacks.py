@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import subprocess
 import time
 import uuid
@@ -19,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.accounts import ensure_account
 from tests.tools_service.conftest import CODE, FILES, ToolsApp, requires_bwrap, run_tools_app
 
 pytestmark = requires_bwrap
@@ -44,7 +46,10 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ToolsApp]:
     try:
         with run_tools_app(data_dir, **LIMITS) as served:
             (served.settings.data_dir / "secrets.json").write_text(served.settings.tools_key)
-            (served.settings.data_dir / "app.db").write_text("users: admin password hash")
+            # The accounts database (a real one: the tools app reads it), holding a decoy hash.
+            ensure_account(served.settings, "alice")
+            with sqlite3.connect(served.settings.data_dir / "app.db") as db:
+                db.execute("UPDATE user SET hashed_password = 'users: admin password hash'")
             bob = served.workspace("bob", "s1")
             bob.mkdir(parents=True)
             (bob / "secret.txt").write_text("bob's private notes")

@@ -19,6 +19,7 @@ from fastapi.responses import StreamingResponse
 
 from core.disconnect import unless_disconnected
 from core.errors import APIError
+from core.quota import quota_error, room_left
 from settings import Settings
 from tools_service.contracts.python_coder import PYTHON_CODER, PythonCoderRequest
 from tools_service.deps import CurrentCaller, SandboxDep, SettingsDep, WorkspacesDep
@@ -67,7 +68,10 @@ def _describe(result: RunResult, timeout: float, quota_mb: int) -> tuple[bool, s
     if result.stopped == "timeout":
         notes.append(f"stopped: it ran longer than the {timeout:g} s limit")
     elif result.stopped == "quota":
-        notes.append(f"stopped: the workspace outgrew its {quota_mb} MB quota; files written by this run were removed")
+        notes.append(
+            f"stopped: the workspace outgrew its quota ({quota_mb} MB per session, less when the user's total disk "
+            "quota is nearly used); files written by this run were removed"
+        )
     elif result.stopped == "output":
         notes.append("stopped: it printed far more than the output limit")
     elif result.stopped == "error":
@@ -109,8 +113,14 @@ async def run_code(
             "delete files before running more code",
             error="quota",
         )
+    if await asyncio.to_thread(room_left, settings, caller.user_id) <= 0:
+        return fail(quota_error(settings).message, error="quota")
+
+    def room() -> int:  # what this workspace may hold once the user's other data is counted
+        return workspaces.usage(workspace).total_bytes + room_left(settings, caller.user_id)
+
     timeout = min(body.timeout or settings.python_exec_timeout, settings.python_exec_timeout)
-    result = await unless_disconnected(request, sandbox.run(workspace, body.code, timeout))
+    result = await unless_disconnected(request, sandbox.run(workspace, body.code, timeout, room=room))
     if result is None:
         log.info("python_coder user=%s session=%s: caller went away, run killed", caller.user_id, body.session_id)
         return fail("the caller disconnected; the run was stopped", error="cancelled")
@@ -188,7 +198,8 @@ async def upload_file(
         workspace = await asyncio.to_thread(workspaces.ensure, caller.user_id, session_id)
         usage = await asyncio.to_thread(workspaces.usage, workspace)
         room = sandbox.limits.quota_bytes - usage.total_bytes
-        limit = max(0, min(settings.max_file_size_bytes, room))
+        user_room = await asyncio.to_thread(room_left, settings, caller.user_id)
+        limit = max(0, min(settings.max_file_size_bytes, room, user_room))
         chunks = iter(lambda: file.file.read(1 << 20), b"")
         size = await asyncio.to_thread(workspaces.write_file, workspace, name, chunks, limit)
     except WorkspaceError as exc:

@@ -14,14 +14,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, File, Form, Request, UploadFile
 
+from core.documents import SUPPORTED_EXTENSIONS, DocumentError, DocumentLimits, extension_of, extract_text
 from core.errors import APIError
+from core.quota import check_room
 from settings import Settings
 from tools_service.auth import CurrentCaller
 from tools_service.contracts.rag import CONTRACTS, CollectionCreate, QueryRequest
 from tools_service.deps import get_rag
 from tools_service.envelope import ToolResult, ok
 from tools_service.rag.engine import ParsedFile, RagEngine
-from tools_service.rag.parsing import SUPPORTED_EXTENSIONS, ParseError, extension_of, parse_document
 
 __all__ = ["router", "SPECS", "startup", "shutdown", "describe"]
 
@@ -124,19 +125,25 @@ async def _read_checked(files: list[UploadFile], limit: int, limit_mb: int) -> l
     return out
 
 
-def _parse_all(raw: list[tuple[str, bytes]]) -> list[ParsedFile]:
-    parsed, errors = [], []
-    for name, data in raw:
-        try:
-            parsed.append(ParsedFile(name, len(data), parse_document(name, data)))
-        except ParseError as exc:
-            errors.append(str(exc))
+async def _parse_all(raw: list[tuple[str, bytes]], limits: DocumentLimits) -> list[ParsedFile]:
+    """Parse every file in a limited child process (core.documents); a bomb answers 413."""
+    results = await asyncio.gather(*(extract_text(name, data, limits) for name, data in raw), return_exceptions=True)
+    parsed: list[ParsedFile] = []
+    errors: list[DocumentError] = []
+    for (name, data), result in zip(raw, results, strict=True):
+        if isinstance(result, DocumentError):
+            errors.append(result)
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            parsed.append(ParsedFile(name, len(data), result))
     if errors:
+        status = max(e.status for e in errors)
         raise APIError(
-            422,
-            f"could not parse {'; '.join(errors)}. The whole batch was refused and nothing "
+            status,
+            f"could not parse {'; '.join(e.message for e in errors)}. The whole batch was refused and nothing "
             "was indexed; fix or remove the file(s) and upload again",
-            code="unparseable_file",
+            code="file_too_complex" if status == 413 else "unparseable_file",
         )
     return parsed
 
@@ -152,7 +159,8 @@ async def upload(
     settings: Settings = request.app.state.settings
     await engine.list_documents(caller.user_id, collection)  # 400/404 before reading large bodies
     raw = await _read_checked(files, settings.max_file_size_bytes, settings.max_file_size_mb)
-    parsed = await asyncio.to_thread(_parse_all, raw)
+    await asyncio.to_thread(check_room, settings, caller.user_id, sum(len(data) for _, data in raw))
+    parsed = await _parse_all(raw, DocumentLimits.from_settings(settings))
     try:
         documents = await engine.add_documents(caller.user_id, collection, parsed)
     except APIError:

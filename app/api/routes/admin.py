@@ -7,7 +7,7 @@ disabled or deleted, so the platform can always be administered over HTTP.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
@@ -39,6 +39,10 @@ class UserUpdate(BaseModel):
 
 class ModelIn(BaseModel):
     model: str | None = Field(default=None, max_length=200)
+
+
+class AllowedModelsIn(BaseModel):
+    models: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=list, max_length=500)
 
 
 def _public(user: User) -> UserPublic:
@@ -128,3 +132,22 @@ async def set_model(body: ModelIn, services: ServicesDep, db: DBDep, admin: Admi
         "listed_by_backend": listed,
         "backend": services.llm.info.name,
     }
+
+
+@router.get("/models/allowed")
+async def get_allowed_models(db: DBDep, admin: AdminUser) -> dict[str, Any]:
+    """Backend models users may name in `model` (admins may name any); empty: no restriction."""
+    models = await runtime_settings.allowed_models(db)
+    return {"models": models, "restricted": bool(models)}
+
+
+@router.put("/models/allowed")
+async def put_allowed_models(
+    body: AllowedModelsIn, services: ServicesDep, db: DBDep, admin: AdminUser
+) -> dict[str, Any]:
+    """Replace the allow-list; `[]` lifts the restriction. Agent names are not backend models."""
+    agents = [m for m in body.models if m.strip() in services.graphs]
+    if agents:
+        raise APIError(400, f"{', '.join(agents)}: agents, not backend models", param="models", code="not_a_model")
+    models = await runtime_settings.set_allowed_models(db, body.models)
+    return {"models": models, "restricted": bool(models)}

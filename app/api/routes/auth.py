@@ -39,8 +39,11 @@ def issue_token(services: Any, user: User) -> TokenOut:
 
 
 @router.post("/signup", status_code=201)
-async def signup(body: Credentials, services: ServicesDep, db: DBDep) -> TokenOut:
-    """Always creates a plain `user`: a `role` field in the body is ignored by design."""
+async def signup(body: Credentials, request: Request, services: ServicesDep, db: DBDep) -> TokenOut:
+    """Always creates a plain `user`: a `role` field in the body is ignored by design.
+    Rate-limited per client address (`SIGNUP_MAX_PER_IP` per `SIGNUP_WINDOW_SECONDS`)."""
+    client_ip = request.client.host if request.client else "unknown"
+    await throttle.count_signup(services.db, services.settings, client_ip)
     try:
         user = await accounts.create_user(db, body.username, body.password, role="user")
     except accounts.UsernameTaken as exc:
