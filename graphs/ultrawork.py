@@ -27,9 +27,8 @@ from langgraph.prebuilt import ToolNode
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
-from graphs.chat import with_system_prompt
 from graphs.deps import INTERNAL, AgentContext, configured_model, context_of, progress
-from graphs.prompts import render_prompt
+from graphs.prompts import render_prompt, with_system_prompt
 from graphs.text import last_user_text, short, visible_conversation
 
 __all__ = ["CodeDraft", "Verdict", "UltraworkState", "build_ultrawork_graph", "NO_SANDBOX_ANSWER", "run_facts"]
