@@ -5,8 +5,10 @@ Small models (the embedded SmolLM2-135M) fall into loops; one `ultrawork` report
 classes `core.llm` builds: it watches the streamed text and, once the tail is the same
 block repeated, stops reading the backend's stream (closing it, which stops generation on
 llama.cpp and Ollama) and ends the message with what was produced and
-`finish_reason: "length"`, as a token limit would. Every model call streams from the
-backend when a LangGraph run streams messages, which is how the API runs the agents.
+`finish_reason: "length"`, as a token limit would. Plain-text calls stream from the backend
+even when the caller does not stream (`ainvoke` outside a streaming run), so the guard sees
+every answer; structured-output and tool-calling calls are left to the backend (a grammar
+and `max_tokens` bound them).
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from langchain_core.language_models.chat_models import agenerate_from_stream, generate_from_stream
 from langchain_core.messages import AIMessageChunk
-from langchain_core.outputs import ChatGenerationChunk
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
 __all__ = ["RepetitionDetector", "RepetitionGuard", "STOP_REASON"]
 
@@ -80,8 +83,22 @@ def _stop_chunk() -> ChatGenerationChunk:
     return ChatGenerationChunk(message=message, generation_info={"finish_reason": "length"})
 
 
+# Request options that mean structured output or tool calls: those calls keep the backend's own path.
+_STRUCTURED = ("response_format", "tools", "format")
+
+
 class RepetitionGuard:
     """Mixin for a LangChain chat model class (before it in the bases): cut looping streams."""
+
+    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        if any(kwargs.get(k) for k in _STRUCTURED):
+            return super()._generate(messages, stop, run_manager, **kwargs)  # type: ignore[misc,no-any-return]
+        return generate_from_stream(self._stream(messages, stop, run_manager, **kwargs))
+
+    async def _agenerate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        if any(kwargs.get(k) for k in _STRUCTURED):
+            return await super()._agenerate(messages, stop, run_manager, **kwargs)  # type: ignore[misc,no-any-return]
+        return await agenerate_from_stream(self._astream(messages, stop, run_manager, **kwargs))
 
     def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         detector = RepetitionDetector()

@@ -44,6 +44,7 @@ AGENT_DESCRIPTIONS: dict[str, str] = {
     "ultrawork": "programming tasks: write, run and check code, data analysis, producing files or plots",
 }
 
+
 class AutoState(MessagesState, total=False):
     route: str
     route_reason: str

@@ -42,6 +42,7 @@ __all__ = [
     "build_ultrawork_graph",
     "NO_SANDBOX_ANSWER",
     "FAILED_NOTE",
+    "UNVERIFIED_NOTE",
     "run_facts",
 ]
 
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 
 CODE_TOOL = "python_coder"
 FAILED_NOTE = "**The task failed** after {n} attempt(s): {reason}."
+UNVERIFIED_NOTE = "**The task is not verified as done** after {n} attempt(s): {reason}."
 NO_SANDBOX_ANSWER = (
     "I can't run code here: the `python_coder` tool is not available to this agent, so the "
     "ultrawork agent cannot write, run and check a program. Ask again with the tools service "
@@ -243,10 +245,11 @@ def build_ultrawork_graph(
         # Not done: the answer opens with the plain facts, whatever the model writes after them,
         # so it is built whole (internal call) rather than streamed token by token.
         reply = await configured_model(llm, ctx).ainvoke([*history, HumanMessage(ask)], config=INTERNAL)
-        reason = failure or "the result could not be verified"
-        note = FAILED_NOTE.format(n=iterations, reason=reason) if failure else (
-            f"**The task is not verified as done** after {iterations} attempt(s): {verdict.get('feedback') or reason}."
-        )
+        if failure:
+            note = FAILED_NOTE.format(n=iterations, reason=failure)
+        else:
+            why = verdict.get("feedback") or "the result could not be verified"
+            note = UNVERIFIED_NOTE.format(n=iterations, reason=why.rstrip("."))
         answer = AIMessage(
             content=f"{note}\n\n{reply.text.strip()}".strip(),
             id=reply.id,

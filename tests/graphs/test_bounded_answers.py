@@ -60,6 +60,12 @@ async def test_a_looping_stream_is_cut_with_finish_reason_length(llm_server: Scr
     assert message.response_metadata["finish_reason"] == "length"
     assert message.response_metadata["stop_reason"] == STOP_REASON
 
+    # Not streamed by the caller: the guard still reads the backend's stream and cuts it.
+    llm_server.push("Sure. " + loop)
+    reply = await llm.ainvoke([HumanMessage("go")])
+    assert len(reply.text.split()) < 60 and reply.response_metadata["finish_reason"] == "length"
+    assert llm_server.requests[-1]["stream"] is True
+
     # A non-looping answer of the same length streams whole, finished as the backend said.
     prose = " ".join(f"word{i}" for i in range(1400))
     llm_server.push(prose)

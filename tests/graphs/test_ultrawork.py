@@ -113,7 +113,12 @@ def test_run_facts_come_from_the_envelope_not_the_wording() -> None:
     ok = run_facts(ToolMessage("ok", tool_call_id="c", artifact=changed))
     assert ok["files"] == ["plot.png"] and failure_reason(ok, ["plot.png"]) is None
     assert failure_reason(ok, ["./plot.png", "data.csv"]) == "the program did not write the expected file(s): data.csv"
-    timed_out = {"success": False, "answer": "x", "data": {"exit_code": -9}, "metadata": {"stopped": "timeout", "timeout": 5}}
+    timed_out = {
+        "success": False,
+        "answer": "x",
+        "data": {"exit_code": -9},
+        "metadata": {"stopped": "timeout", "timeout": 5},
+    }
     assert failure_reason(run_facts(ToolMessage("x", tool_call_id="c", artifact=timed_out))) == (
         "it ran past its time limit of 5 s and was stopped"
     )
