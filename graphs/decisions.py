@@ -164,7 +164,7 @@ async def decide(
     """One structured step over `messages` (system messages folded into `instructions`):
     a tool-calling `AIMessage`, or None when the model chose (or fell back to) answering."""
     system = [_as_text(m) for m in messages if isinstance(m, SystemMessage)]
-    rest = [m for m in messages if not isinstance(m, SystemMessage)]
+    rest: list[AnyMessage] = [m for m in messages if not isinstance(m, SystemMessage)]
     lead = SystemMessage("\n\n".join([instructions, *system]))
     try:
         decision = await structured_model(model, decision_schema(tools)).ainvoke(

@@ -19,7 +19,7 @@ import logging
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -29,7 +29,7 @@ from langgraph.prebuilt import ToolNode
 from langgraph.runtime import Runtime
 
 from graphs.decisions import ToolCalling, decide, decision_prompt, text_view
-from graphs.deps import INTERNAL, AgentContext, configured_model, context_of, progress
+from graphs.deps import INTERNAL, AgentContext, configured_model, context_of, progress, trim_history
 from graphs.prompts import render_prompt, with_system_prompt
 from graphs.text import short
 
@@ -99,43 +99,44 @@ def build_react_graph(
     structured = tool_calling == "structured" and bool(tools)
     instructions = decision_prompt(tools) if structured else ""
 
-    async def native_step(model: BaseChatModel, history: list[AnyMessage], after_tools: bool) -> AIMessage:
-        del after_tools
+    async def native_step(model: BaseChatModel, messages: list[AnyMessage], ctx: AgentContext) -> AIMessage:
+        history = close_dangling_calls(with_system_prompt(messages, ctx, "react"))
         bound = model.bind_tools(tools) if tools else model
         reply = await bound.ainvoke(history, config=call_config)
         if tool_node is None and isinstance(reply, AIMessage) and reply.tool_calls:
             reply = AIMessage(content=reply.content, id=reply.id)  # no tools to run: keep the answer only
         return reply if isinstance(reply, AIMessage) else AIMessage(content=reply.content)
 
-    async def structured_step(model: BaseChatModel, history: list[AnyMessage], after_tools: bool) -> AIMessage:
-        # The decision is never the answer (it is JSON): internal. Answering is a second,
-        # plain call, streamed like any answer.
-        call = await decide(model, history, tools, instructions=instructions, config=INTERNAL)
+    async def structured_step(model: BaseChatModel, messages: list[AnyMessage], ctx: AgentContext) -> AIMessage:
+        # The decision is never the answer (it is JSON): internal. It gets the decision prompt
+        # instead of our system prompt (a tiny model follows one short instruction best); a
+        # caller's own system prompt and the attachments stay. Answering is a second, plain
+        # call, streamed like any answer.
+        trimmed = close_dangling_calls(trim_history(messages, ctx.max_history))
+        context = [SystemMessage(ctx.attachments.strip())] if ctx.attachments else []
+        call = await decide(model, [*context, *trimmed], tools, instructions=instructions, config=INTERNAL)
         if call is not None:
             return call
-        if after_tools:  # small models answer the tool result better when asked to
+        history = text_view(close_dangling_calls(with_system_prompt(messages, ctx, "react")))
+        if isinstance(messages[-1], ToolMessage):  # small models answer a tool result better when asked to
             history = [*history, HumanMessage(render_prompt("react", "answer"))]
         reply = await model.ainvoke(history, config=call_config)
         return reply if isinstance(reply, AIMessage) else AIMessage(content=reply.content)
 
-    def model_input(messages: list[AnyMessage], ctx: AgentContext) -> list[AnyMessage]:
-        history = close_dangling_calls(with_system_prompt(messages, ctx, "react"))
-        return text_view(history) if structured else history
-
     async def agent(state: MessagesState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         ctx = context_of(runtime)
-        history = model_input(state["messages"], ctx)
         model = configured_model(llm, ctx)
         rounds = tool_rounds(state["messages"])
         if tool_node is None or rounds < max_iterations:
-            after_tools = isinstance(state["messages"][-1], ToolMessage)
-            reply = await (structured_step if structured else native_step)(model, history, after_tools)
+            reply = await (structured_step if structured else native_step)(model, state["messages"], ctx)
             for call in reply.tool_calls:
                 progress(f"Calling {call['name']}({short(call['args'])})", tool=call["name"], args=call["args"])
             return {"messages": [reply]}
         # Out of tool rounds: answer without tools. Internal, because the answer gets a note
         # appended and is emitted whole by the API rather than token by token.
         progress(f"Reached the limit of {max_iterations} tool rounds; answering from what was found.")
+        history = close_dangling_calls(with_system_prompt(state["messages"], ctx, "react"))
+        history = text_view(history) if structured else history
         stop = HumanMessage(render_prompt("react", "stop", max_iterations=max_iterations))
         reply = await model.ainvoke([*history, stop], config=INTERNAL)
         text = reply.content if isinstance(reply.content, str) else str(reply.content)

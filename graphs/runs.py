@@ -37,9 +37,9 @@ def run_facts(message: ToolMessage) -> dict[str, Any]:
     has no exit code: `failure_reason` then reports that the run did not complete.
     """
     text = message.content if isinstance(message.content, str) else str(message.content)
-    envelope = message.artifact if isinstance(message.artifact, dict) else {}
-    data = envelope.get("data") if isinstance(envelope.get("data"), dict) else {}
-    meta = envelope.get("metadata") if isinstance(envelope.get("metadata"), dict) else {}
+    envelope: dict[str, Any] = message.artifact if isinstance(message.artifact, dict) else {}
+    data: dict[str, Any] = envelope["data"] if isinstance(envelope.get("data"), dict) else {}
+    meta: dict[str, Any] = envelope["metadata"] if isinstance(envelope.get("metadata"), dict) else {}
     exit_code = data.get("exit_code")
     exit_code = exit_code if isinstance(exit_code, int) and not isinstance(exit_code, bool) else None
     stopped = meta.get("stopped") or ("timeout" if meta.get("error") == "timeout" else None)

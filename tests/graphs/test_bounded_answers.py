@@ -4,6 +4,7 @@ to the scripted OpenAI-compatible server over HTTP."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,9 +18,9 @@ from tests.scripted_llm import ScriptedLLM, scripted_llm
 
 
 @pytest.fixture
-def llm_server() -> ScriptedLLM:
+def llm_server() -> Iterator[ScriptedLLM]:
     with scripted_llm() as server:
-        yield server  # type: ignore[misc]
+        yield server
 
 
 @pytest.mark.parametrize(

@@ -50,9 +50,11 @@ async def test_react_structured_calls_a_tool_then_answers(tools: list[BaseTool])
     assert llm.remaining == 0
     # Stored history: the same shape as native tool calling.
     assert [type(m) for m in run.messages] == [HumanMessage, AIMessage, ToolMessage, AIMessage]
-    call = run.messages[1].tool_calls[0]
+    decision, result = run.messages[1], run.messages[2]
+    assert isinstance(decision, AIMessage) and isinstance(result, ToolMessage)
+    call = decision.tool_calls[0]
     assert call["name"] == "multiply" and call["args"] == {"a": 6, "b": 7}
-    assert run.messages[2].tool_call_id == call["id"] and run.messages[2].content == "42"
+    assert result.tool_call_id == call["id"] and result.content == "42"
     assert run.answer == "6 times 7 is 42."
     # The model saw the decision instructions with the tool list and one example, and the tool
     # traffic as text: its own decision as JSON, the result as a user turn (no tool roles).
