@@ -93,7 +93,16 @@ class Settings(BaseSettings):
     # Set by `llm-api serve` for its workers: the embedded model already runs there.
     embedded_server_url: str = ""
     default_temperature: float = 0.7
+    # Cap on each model call's answer. DEFAULT_MAX_TOKENS (when set) applies to every backend;
+    # otherwise the embedded model gets EMBEDDED_MAX_TOKENS (small: it loops) and the other
+    # backends BACKEND_MAX_TOKENS. 0 means no cap. A request's `max_tokens` still wins.
     default_max_tokens: int | None = None
+    embedded_max_tokens: int = 512
+    backend_max_tokens: int = 4096
+    # How agents call tools: `native` (the backend's tool calls), `structured` (one
+    # grammar-constrained JSON decision per step, for small models), or `auto` (structured
+    # for the embedded model, native for the others).
+    tool_calling_mode: Literal["auto", "native", "structured"] = "auto"
     llm_timeout: float = 120.0
     backend_probe_timeout: float = 1.5
 

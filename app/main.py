@@ -84,7 +84,10 @@ def create_app(
                 tool_list, client = _default_tools(settings, stack)
             checkpointer = await stack.enter_async_context(open_checkpointer(settings.checkpoint_db_url))
             graphs = build_all(
-                llm=service.llm, tools=tool_list, checkpointer=checkpointer, options=options_from_settings(settings)
+                llm=service.llm,
+                tools=tool_list,
+                checkpointer=checkpointer,
+                options=options_from_settings(settings, service.info.name),
             )
             app.state.services = Services(
                 settings=settings,

@@ -13,13 +13,15 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.language_models import BaseChatModel
+from langchain_openai import ChatOpenAI
 
 from core.llm_errors import CompletionGuard, IncompleteAnswer, llm_error_to_api_error
+from core.repetition import RepetitionGuard
 from settings import Settings
 
 __all__ = [
@@ -29,6 +31,8 @@ __all__ = [
     "resolve_backend",
     "choose_backend",
     "build_chat_model",
+    "default_max_tokens",
+    "tool_calling_mode",
     "with_options",
     "llm_error_to_api_error",
     "CompletionGuard",
@@ -38,6 +42,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 EMBEDDED_ALIAS = "smollm2-135m-instruct"
+
+
+class _GuardedChatOpenAI(RepetitionGuard, ChatOpenAI):
+    """ChatOpenAI that stops a looping stream (core.repetition)."""
 
 
 @dataclass
@@ -169,22 +177,41 @@ async def _first_ollama_model(settings: Settings) -> str:
         return ""
 
 
+def default_max_tokens(backend: str, settings: Settings) -> int | None:
+    """The cap on each model call's answer: DEFAULT_MAX_TOKENS when set, else EMBEDDED_MAX_TOKENS
+    for the small embedded model (it loops) and BACKEND_MAX_TOKENS for the others (0 = none)."""
+    if settings.default_max_tokens is not None:
+        return settings.default_max_tokens or None
+    cap = settings.embedded_max_tokens if backend == "embedded" else settings.backend_max_tokens
+    return cap or None
+
+
+def tool_calling_mode(settings: Settings, backend: str = "") -> Literal["native", "structured"]:
+    """TOOL_CALLING_MODE, with `auto` decided per backend: the embedded model gets `structured`
+    (grammar-constrained JSON decisions; it rarely makes native tool calls), the others `native`."""
+    if settings.tool_calling_mode != "auto":
+        return settings.tool_calling_mode
+    return "structured" if backend == "embedded" else "native"
+
+
 def build_chat_model(info: BackendInfo, settings: Settings) -> BaseChatModel:
+    max_tokens = default_max_tokens(info.name, settings)
     if info.name == "ollama":
         from langchain_ollama import ChatOllama
 
-        return ChatOllama(
+        class GuardedChatOllama(RepetitionGuard, ChatOllama):
+            """ChatOllama that stops a looping stream (core.repetition)."""
+
+        return GuardedChatOllama(
             base_url=info.base_url,
             model=info.model,
             temperature=settings.default_temperature,
-            num_predict=settings.default_max_tokens,
+            num_predict=max_tokens,
             client_kwargs={"timeout": settings.llm_timeout},
         )
-    from langchain_openai import ChatOpenAI
-
     # Our own HTTP client, not langchain-openai's process-wide cached one: that one is bound to
     # the event loop that first used it, and each app (each test, each worker) has its own loop.
-    return ChatOpenAI(
+    return _GuardedChatOpenAI(
         http_async_client=httpx.AsyncClient(
             timeout=settings.llm_timeout,
             # httpx's default (100) would queue the 101st concurrent session's model call.
@@ -194,7 +221,7 @@ def build_chat_model(info: BackendInfo, settings: Settings) -> BaseChatModel:
         api_key=info.api_key or "none",  # type: ignore[arg-type]
         model=info.model,
         temperature=settings.default_temperature,
-        max_tokens=settings.default_max_tokens,  # type: ignore[call-arg]
+        max_tokens=max_tokens,  # type: ignore[call-arg]
         timeout=settings.llm_timeout,
         max_retries=1,
         stream_usage=True,

@@ -2,8 +2,8 @@
 
 The router (structured output) sees the recent visible conversation, not only the last
 message, so follow-ups ("now plot it") stay with the agent that fits. The chosen agent runs
-as a subgraph node; the agents are injected (`subgraphs=`), never imported, so this module
-does not depend on them. When the router fails or answers something unusable, the request
+as a subgraph node; the agents are injected (`subgraphs=`, built by the registry), never
+imported, so this module depends on none of them. When the router fails or answers something unusable, the request
 goes to `chat`: the cheapest agent, and the one that never runs tools the user did not ask for.
 
 Front ends such as Open WebUI send auxiliary prompts (chat title, tags, follow-up questions)
@@ -13,7 +13,6 @@ to the same model; those go straight to `chat` without a router call.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
@@ -26,6 +25,7 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field, create_model
 
 from graphs.deps import INTERNAL, AgentContext, configured_model, context_of, progress
+from graphs.housekeeping import is_auxiliary_prompt
 from graphs.prompts import render_prompt
 from graphs.text import last_user_text, visible_conversation
 
@@ -43,16 +43,6 @@ AGENT_DESCRIPTIONS: dict[str, str] = {
     "plan_execute": "multi-part requests that need several steps of research or tool use, then a combined answer",
     "ultrawork": "programming tasks: write, run and check code, data analysis, producing files or plots",
 }
-
-_AUX_TASK = re.compile(r"^\s*###\s*Task:", re.IGNORECASE)
-_AUX_HISTORY = re.compile(r"###\s*Chat History:", re.IGNORECASE)
-_AUX_KIND = re.compile(r"\b(title|tags?|follow[- ]?up|search quer(y|ies)|autocomplet\w*)\b", re.IGNORECASE)
-
-
-def is_auxiliary_prompt(text: str) -> bool:
-    """True for a front end's housekeeping prompt (Open WebUI title/tags/follow-up generation),
-    which starts with "### Task:", names its job, and quotes the chat under "### Chat History:"."""
-    return bool(_AUX_TASK.match(text) and _AUX_HISTORY.search(text) and _AUX_KIND.search(text))
 
 
 class AutoState(MessagesState, total=False):
@@ -73,18 +63,15 @@ def _decision_model(names: list[str]) -> type[BaseModel]:
 def build_auto_graph(
     *,
     llm: BaseChatModel,
+    subgraphs: dict[str, CompiledStateGraph[Any, Any, Any, Any]],
     tools: list[BaseTool] | None = None,
     checkpointer: BaseCheckpointSaver[Any] | None = None,
-    subgraphs: dict[str, CompiledStateGraph[Any, Any, Any, Any]] | None = None,
-    options: dict[str, dict[str, Any]] | None = None,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Build the router over `subgraphs` (name → compiled graph, without a checkpointer of its
-    own so it shares this graph's). When None, they are built through the registry with
-    `tools` and per-agent `options` (e.g. `{"react": {"max_iterations": 3}}`)."""
-    if subgraphs is None:
-        from graphs.registry import build_graph  # the registry knows the agents; this module must not
-
-        subgraphs = {name: build_graph(name, llm=llm, tools=tools, **(options or {}).get(name, {})) for name in ROUTES}
+    own so it shares this graph's). The registry (`graphs.registry.build_graph("auto", ...)`)
+    builds them; this module never imports another agent. `tools` is unused: the subgraphs
+    carry their own."""
+    del tools
     targets = [name for name in ROUTES if name in subgraphs]
     if FALLBACK not in targets:
         raise ValueError(f"auto needs at least the {FALLBACK!r} agent; got {sorted(subgraphs)}")

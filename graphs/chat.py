@@ -5,28 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AnyMessage, SystemMessage
 from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
-from graphs.deps import AgentContext, configured_model, context_of, trim_history
-from graphs.prompts import render_prompt
+from graphs.deps import AgentContext, configured_model, context_of
+from graphs.prompts import with_system_prompt
 
-__all__ = ["build_chat_graph", "with_system_prompt"]
-
-
-def with_system_prompt(messages: list[AnyMessage], ctx: AgentContext, graph: str = "chat") -> list[AnyMessage]:
-    """Trimmed history, led by our system prompt unless the client sent its own."""
-    trimmed = trim_history(messages, ctx.max_history)
-    if any(isinstance(m, SystemMessage) for m in trimmed):
-        if ctx.attachments:
-            return [SystemMessage(ctx.attachments.strip()), *trimmed]
-        return trimmed
-    attachments = f"\n\n{ctx.attachments.strip()}" if ctx.attachments else ""
-    return [SystemMessage(render_prompt(graph, "system", attachments=attachments)), *trimmed]
+__all__ = ["build_chat_graph"]
 
 
 def build_chat_graph(

@@ -16,6 +16,8 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
+from core.llm import with_options
+
 __all__ = ["AgentContext", "INTERNAL", "context_of", "configured_model", "trim_history", "progress"]
 
 # Config for model calls whose tokens are not the user-visible answer (router, planner,
@@ -44,8 +46,6 @@ def context_of(runtime: Runtime[AgentContext] | None) -> AgentContext:
 
 def configured_model(llm: BaseChatModel, ctx: AgentContext) -> BaseChatModel:
     """The graph's model with this run's options applied (temperature 0 stays 0)."""
-    from core.llm import with_options
-
     return with_options(llm, temperature=ctx.temperature, max_tokens=ctx.max_tokens, model=ctx.model)
 
 

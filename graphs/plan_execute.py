@@ -6,8 +6,8 @@ each step the replanner finishes, continues or revises the remaining steps; a fi
 call writes the answer. The plan and every step's result live in the graph state (`plan`,
 `past_steps`), so Studio shows them, while `messages` gets only the one final answer.
 
-The step executor reuses the ReAct loop from `graphs.react`: it is the same agent, run as
-a building block, not a peer that this one routes to (routing is `auto`'s job, by injection).
+The step executor is injected (`executor=`): the registry passes a ReAct loop compiled for
+internal use, so this module imports no other agent.
 """
 
 from __future__ import annotations
@@ -25,10 +25,8 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime, get_runtime
 from pydantic import BaseModel, Field, create_model
 
-from graphs.chat import with_system_prompt
 from graphs.deps import INTERNAL, AgentContext, configured_model, context_of, progress
-from graphs.prompts import render_prompt
-from graphs.react import build_react_graph
+from graphs.prompts import render_prompt, with_system_prompt
 from graphs.text import last_user_text, short, visible_conversation
 
 __all__ = ["PlanStep", "Plan", "Replan", "PlanExecuteState", "build_plan_execute_graph"]
@@ -97,23 +95,24 @@ def build_plan_execute_graph(
     llm: BaseChatModel,
     tools: list[BaseTool] | None = None,
     checkpointer: BaseCheckpointSaver[Any] | None = None,
+    executor: CompiledStateGraph[Any, Any, Any, Any] | None = None,
     max_steps: int = 5,
-    max_iterations: int = 5,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Build the planner/executor/replanner graph.
 
-    `max_steps` (PLAN_MAX_STEPS) bounds the plan's length and the number of steps run per
-    turn, revisions included; `max_iterations` bounds each step's tool rounds.
+    `executor` runs one step: a graph over `messages` (the step's brief as a system message,
+    its goal as the user's) whose last message is the step's result. The registry passes a
+    ReAct loop over the same tools, compiled without a checkpointer (a step's inner loop is
+    not checkpointed on its own; its result is, in `past_steps`), with its model calls tagged
+    internal. `max_steps` (PLAN_MAX_STEPS) bounds the plan's length and the number of steps
+    run per turn, revisions included.
     """
+    if executor is None:
+        raise ValueError("plan_execute needs a step executor: build it with graphs.build_graph('plan_execute', ...)")
     tools = list(tools or [])
     plan_schema, replan_schema = _bounded(Plan, max_steps, 1), _bounded(Replan, max_steps, 0)
     tool_names = {t.name for t in tools}
     tool_list = "\n".join(f"- {t.name}: {short(t.description, 160)}" for t in tools) or "(no tools)"
-    # checkpointer=False: a step's inner loop is not checkpointed on its own; its result is, in
-    # `past_steps`, at the parent's next super-step. That halves the checkpoint writes per turn.
-    executor = build_react_graph(
-        llm=llm, tools=tools, checkpointer=False, max_iterations=max_iterations, internal=True, name="plan_step"
-    )
 
     async def planner(state: PlanExecuteState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         ctx = context_of(runtime)

@@ -1,4 +1,5 @@
-"""Prompt templates from `prompts/<graph>/<role>.md`, loaded once and filled strictly."""
+"""Prompt templates from `prompts/<graph>/<role>.md`, loaded once and filled strictly, and
+the system-prompt helper every agent shares (here, so agents never import each other for it)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ import string
 from functools import cache
 from pathlib import Path
 
-__all__ = ["PROMPTS_DIR", "load_prompt", "render_prompt", "placeholders"]
+from langchain_core.messages import AnyMessage, SystemMessage
+
+from graphs.deps import AgentContext, trim_history
+
+__all__ = ["PROMPTS_DIR", "load_prompt", "render_prompt", "placeholders", "with_system_prompt"]
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 
@@ -29,3 +34,14 @@ def render_prompt(graph: str, role: str, **values: object) -> str:
     if missing or extra:
         raise KeyError(f"prompt {graph}/{role}: missing {sorted(missing)}, unexpected {sorted(extra)}")
     return template.format(**values)
+
+
+def with_system_prompt(messages: list[AnyMessage], ctx: AgentContext, graph: str = "chat") -> list[AnyMessage]:
+    """Trimmed history, led by `graph`'s system prompt unless the client sent its own."""
+    trimmed = trim_history(messages, ctx.max_history)
+    if any(isinstance(m, SystemMessage) for m in trimmed):
+        if ctx.attachments:
+            return [SystemMessage(ctx.attachments.strip()), *trimmed]
+        return trimmed
+    attachments = f"\n\n{ctx.attachments.strip()}" if ctx.attachments else ""
+    return [SystemMessage(render_prompt(graph, "system", attachments=attachments)), *trimmed]

@@ -1,8 +1,11 @@
-"""The `react` agent: native tool calling in a loop (think → call tools → observe → ...).
+"""The `react` agent: tool calling in a loop (think → call tools → observe → ...).
 
-The model sees the tools through `bind_tools` and asks for them with real tool calls, which
-`ToolNode` runs (in parallel when the model asks for several in one turn); we never parse
-"Action:" text. A failing tool becomes a `ToolMessage` carrying the error, so the model can
+With `tool_calling="native"` the model sees the tools through `bind_tools` and asks for them
+with real tool calls, which `ToolNode` runs (in parallel when the model asks for several in
+one turn); we never parse "Action:" text. With `tool_calling="structured"` (small local
+models, see `graphs.decisions`) each step is a grammar-constrained JSON decision, turned into
+the same tool-call message; when it chooses to answer, a plain model call writes the answer,
+so the answer still streams token by token. A failing tool becomes a `ToolMessage` carrying the error, so the model can
 recover. After `max_iterations` tool rounds the model is asked, without tools, to answer
 from what it has, and the answer says that it stopped early.
 
@@ -16,7 +19,7 @@ import logging
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -25,9 +28,9 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode
 from langgraph.runtime import Runtime
 
-from graphs.chat import with_system_prompt
-from graphs.deps import INTERNAL, AgentContext, configured_model, context_of, progress
-from graphs.prompts import render_prompt
+from graphs.decisions import ToolCalling, decide, decision_prompt, text_view
+from graphs.deps import INTERNAL, AgentContext, configured_model, context_of, progress, trim_history
+from graphs.prompts import render_prompt, with_system_prompt
 from graphs.text import short
 
 __all__ = ["build_react_graph", "tool_rounds", "close_dangling_calls", "STOPPED_EARLY_NOTE", "INTERRUPTED_RESULT"]
@@ -81,34 +84,59 @@ def build_react_graph(
     max_iterations: int = 5,
     internal: bool = False,
     name: str = "react",
+    tool_calling: ToolCalling = "native",
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Build the ReAct loop.
 
     `max_iterations` (REACT_MAX_ITERATIONS) bounds the tool rounds per user turn.
     `internal=True` tags every model call as not-the-answer (`graphs.deps.INTERNAL`), for
     use as a step executor inside another agent whose own answer is streamed.
+    `tool_calling` picks native tool calls or structured decisions (TOOL_CALLING_MODE).
     """
     tools = list(tools or [])
     tool_node = ToolNode(tools, handle_tool_errors=True) if tools else None
     call_config = INTERNAL if internal else None
+    structured = tool_calling == "structured" and bool(tools)
+    instructions = decision_prompt(tools) if structured else ""
+
+    async def native_step(model: BaseChatModel, messages: list[AnyMessage], ctx: AgentContext) -> AIMessage:
+        history = close_dangling_calls(with_system_prompt(messages, ctx, "react"))
+        bound = model.bind_tools(tools) if tools else model
+        reply = await bound.ainvoke(history, config=call_config)
+        if tool_node is None and isinstance(reply, AIMessage) and reply.tool_calls:
+            reply = AIMessage(content=reply.content, id=reply.id)  # no tools to run: keep the answer only
+        return reply if isinstance(reply, AIMessage) else AIMessage(content=reply.content)
+
+    async def structured_step(model: BaseChatModel, messages: list[AnyMessage], ctx: AgentContext) -> AIMessage:
+        # The decision is never the answer (it is JSON): internal. It gets the decision prompt
+        # instead of our system prompt (a tiny model follows one short instruction best); a
+        # caller's own system prompt and the attachments stay. Answering is a second, plain
+        # call, streamed like any answer.
+        trimmed = close_dangling_calls(trim_history(messages, ctx.max_history))
+        context = [SystemMessage(ctx.attachments.strip())] if ctx.attachments else []
+        call = await decide(model, [*context, *trimmed], tools, instructions=instructions, config=INTERNAL)
+        if call is not None:
+            return call
+        history = text_view(close_dangling_calls(with_system_prompt(messages, ctx, "react")))
+        if isinstance(messages[-1], ToolMessage):  # small models answer a tool result better when asked to
+            history = [*history, HumanMessage(render_prompt("react", "answer"))]
+        reply = await model.ainvoke(history, config=call_config)
+        return reply if isinstance(reply, AIMessage) else AIMessage(content=reply.content)
 
     async def agent(state: MessagesState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         ctx = context_of(runtime)
-        history = close_dangling_calls(with_system_prompt(state["messages"], ctx, "react"))
         model = configured_model(llm, ctx)
         rounds = tool_rounds(state["messages"])
         if tool_node is None or rounds < max_iterations:
-            bound = model.bind_tools(tools) if tools else model
-            reply = await bound.ainvoke(history, config=call_config)
-            if tool_node is None and isinstance(reply, AIMessage) and reply.tool_calls:
-                reply = AIMessage(content=reply.content, id=reply.id)  # no tools to run: keep the answer only
-            if isinstance(reply, AIMessage) and reply.tool_calls:
-                for call in reply.tool_calls:
-                    progress(f"Calling {call['name']}({short(call['args'])})", tool=call["name"], args=call["args"])
+            reply = await (structured_step if structured else native_step)(model, state["messages"], ctx)
+            for call in reply.tool_calls:
+                progress(f"Calling {call['name']}({short(call['args'])})", tool=call["name"], args=call["args"])
             return {"messages": [reply]}
         # Out of tool rounds: answer without tools. Internal, because the answer gets a note
         # appended and is emitted whole by the API rather than token by token.
         progress(f"Reached the limit of {max_iterations} tool rounds; answering from what was found.")
+        history = close_dangling_calls(with_system_prompt(state["messages"], ctx, "react"))
+        history = text_view(history) if structured else history
         stop = HumanMessage(render_prompt("react", "stop", max_iterations=max_iterations))
         reply = await model.ainvoke([*history, stop], config=INTERNAL)
         text = reply.content if isinstance(reply.content, str) else str(reply.content)

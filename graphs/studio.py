@@ -18,6 +18,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
 
+from core.llm import BackendInfo, build_chat_model, resolve_backend
 from graphs.registry import build_all, options_from_settings
 from settings import Settings, get_settings
 
@@ -26,10 +27,9 @@ __all__ = ["chat", "react", "plan_execute", "ultrawork", "auto", "studio_model",
 log = logging.getLogger(__name__)
 
 
-def studio_model(settings: Settings) -> BaseChatModel:
-    """The configured backend's chat model, resolved off the event loop that may be importing us."""
-    from core.llm import BackendInfo, build_chat_model, resolve_backend
-
+def studio_model(settings: Settings) -> tuple[BaseChatModel, str]:
+    """The configured backend's chat model and backend name, resolved off the event loop that
+    may be importing us."""
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:
             info = pool.submit(asyncio.run, resolve_backend(settings)).result()
@@ -37,7 +37,7 @@ def studio_model(settings: Settings) -> BaseChatModel:
         url = settings.openai_base_url or f"{settings.llamacpp_host.rstrip('/')}/v1"
         log.error("LLM backend could not be resolved (%s); Studio graphs will call %s", exc, url)
         info = BackendInfo("openai", url, settings.openai_model or "default", f"fallback after: {exc}")
-    return build_chat_model(info, settings)
+    return build_chat_model(info, settings), info.name
 
 
 def studio_tools(settings: Settings) -> list[BaseTool]:
@@ -65,7 +65,8 @@ def studio_tools(settings: Settings) -> list[BaseTool]:
 
 def _build() -> dict[str, Any]:
     settings = get_settings()
-    return build_all(llm=studio_model(settings), tools=studio_tools(settings), options=options_from_settings(settings))
+    llm, backend = studio_model(settings)
+    return build_all(llm=llm, tools=studio_tools(settings), options=options_from_settings(settings, backend))
 
 
 _graphs = _build()

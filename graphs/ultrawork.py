@@ -3,16 +3,19 @@
 A writer (structured output: the program) drafts code; the graph runs it with the
 `python_coder` tool in the user's session workspace; a verifier (structured output: a
 verdict) judges the run against the task from the evidence (exit code, output, files);
-while it is not done, the writer refines with the verifier's feedback, up to
-`max_iterations` attempts. A verdict that cannot be read counts as "not done": an
-unchecked result must never be reported as checked. The final answer reports what was
-produced and how it was checked. Attempts and verdicts live in state keys, not `messages`.
+while it is not done, the writer refines with the feedback, up to `max_iterations` attempts.
+
+Facts come before opinions: a run that exited non-zero, timed out or was stopped, never
+completed, or did not write a file the writer promised is "not done" without asking the
+verifier (`graphs.runs`, from the tool's structured result, not its wording); a verdict
+that cannot be read is "not done" too. After the last attempt, a failed task's answer
+opens with a plain statement that it failed and why, written by code, not by the model.
+Attempts and verdicts live in state keys, not `messages`.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from typing import Any, Literal
 
@@ -27,17 +30,27 @@ from langgraph.prebuilt import ToolNode
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
-from graphs.chat import with_system_prompt
 from graphs.deps import INTERNAL, AgentContext, configured_model, context_of, progress
-from graphs.prompts import render_prompt
+from graphs.prompts import render_prompt, with_system_prompt
+from graphs.runs import failure_reason, run_facts
 from graphs.text import last_user_text, short, visible_conversation
 
-__all__ = ["CodeDraft", "Verdict", "UltraworkState", "build_ultrawork_graph", "NO_SANDBOX_ANSWER", "run_facts"]
+__all__ = [
+    "CodeDraft",
+    "Verdict",
+    "UltraworkState",
+    "build_ultrawork_graph",
+    "NO_SANDBOX_ANSWER",
+    "FAILED_NOTE",
+    "UNVERIFIED_NOTE",
+    "run_facts",
+]
 
 log = logging.getLogger(__name__)
 
 CODE_TOOL = "python_coder"
-MAX_EVIDENCE_CHARS = 6000
+FAILED_NOTE = "**The task failed** after {n} attempt(s): {reason}."
+UNVERIFIED_NOTE = "**The task is not verified as done** after {n} attempt(s): {reason}."
 NO_SANDBOX_ANSWER = (
     "I can't run code here: the `python_coder` tool is not available to this agent, so the "
     "ultrawork agent cannot write, run and check a program. Ask again with the tools service "
@@ -49,6 +62,11 @@ NO_SANDBOX_ANSWER = (
 # small model from generating until its token limit, without rejecting longer answers elsewhere.
 class CodeDraft(BaseModel):
     code: str = Field(description="the complete Python program", json_schema_extra={"maxLength": 12000})
+    files: list[str] = Field(
+        default_factory=list,
+        description="names of the files the task asks for, which the program saves in the working directory",
+        json_schema_extra={"maxItems": 10},
+    )
     explanation: str = Field(
         default="", description="one sentence on the approach", json_schema_extra={"maxLength": 300}
     )
@@ -70,42 +88,11 @@ class UltraworkState(MessagesState, total=False):
     task: str
     iteration: int
     code: str
-    run: dict[str, Any]  # {"exit_code", "output", "files"} of the latest run
+    expected_files: list[str]  # files the writer said the program saves
+    run: dict[str, Any]  # graphs.runs.run_facts of the latest run: exit_code, stopped, output, files, ...
+    failure: str  # why the latest run cannot be done (graphs.runs.failure_reason), "" if it ran fine
     verdict: dict[str, Any]  # Verdict of the latest run
     attempts: list[dict[str, Any]]  # one record per attempt: code, run, verdict
-
-
-_EXIT_CODE = re.compile(r"exit code (-?\d+)")
-_FILES_LINE = re.compile(r"^files in the workspace: (.+)$", re.MULTILINE)
-_FILE_ENTRY = re.compile(r"([^,]+?) \(([^)]*)\)(?:, |$)")
-
-
-def run_facts(message: ToolMessage) -> dict[str, Any]:
-    """Exit code, output and files of a `python_coder` run.
-
-    Taken from a structured artifact (the tools app's envelope `data`) when the tool gives
-    one, else from the tool's text, whose shape `graphs.tools.format_result` fixes:
-    "... (exit code N) ...", "files in the workspace: a.csv (12 B, new/changed), ...".
-    """
-    text = message.content if isinstance(message.content, str) else str(message.content)
-    data: dict[str, Any] = {}
-    if isinstance(message.artifact, dict):
-        data = message.artifact.get("data", message.artifact) or {}
-    exit_code = data.get("exit_code")
-    if exit_code is None and (found := _EXIT_CODE.search(text)):
-        exit_code = int(found.group(1))
-    if exit_code is None and message.status == "error":
-        exit_code = -1
-    files: list[str] = []
-    if isinstance(data.get("files"), list):
-        entries = [f if isinstance(f, dict) else {"name": f} for f in data["files"]]
-        changed = [str(f.get("name")) for f in entries if f.get("changed")]
-        files = changed or [str(f.get("name")) for f in entries]
-    elif found := _FILES_LINE.search(text):
-        entries = _FILE_ENTRY.findall(found.group(1))
-        changed = [name for name, note in entries if "new" in note or "changed" in note]
-        files = changed or [name for name, _ in entries]
-    return {"exit_code": exit_code, "output": text[-MAX_EVIDENCE_CHARS:], "files": files}
 
 
 def build_ultrawork_graph(
@@ -124,7 +111,9 @@ def build_ultrawork_graph(
             "task": last_user_text(state["messages"]),
             "iteration": 0,
             "code": "",
+            "expected_files": [],
             "run": {},
+            "failure": "",
             "verdict": {},
             "attempts": [],
         }
@@ -163,13 +152,14 @@ def build_ultrawork_graph(
         except Exception:  # no draft is a failed attempt, judged below like any other
             log.warning("code writer failed", exc_info=True)
         code = draft.code.strip() if draft else ""
-        return {"iteration": iteration, "code": code}
+        expected = [f.strip() for f in draft.files if f.strip()] if draft else []
+        return {"iteration": iteration, "code": code, "expected_files": expected}
 
     async def run(state: UltraworkState, config: RunnableConfig) -> dict[str, Any]:
         assert runner is not None
         code = state.get("code", "")
         if not code:
-            return {"run": {"exit_code": None, "output": "(the writer produced no code)", "files": []}}
+            return {"run": {}}
         progress(f"Running the code with {CODE_TOOL} ({len(code.splitlines())} lines)", code=code)
         call = {"name": CODE_TOOL, "args": {"code": code}, "id": f"call_{uuid.uuid4().hex[:12]}", "type": "tool_call"}
         out = await runner.ainvoke({"messages": [AIMessage("", tool_calls=[call])]}, config)
@@ -182,8 +172,14 @@ def build_ultrawork_graph(
     async def verify(state: UltraworkState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         ctx = context_of(runtime)
         run = state.get("run") or {}
+        failure = failure_reason(run, state.get("expected_files")) if state.get("code") else None
         verdict: Verdict | None = None
-        if state.get("code"):
+        if not state.get("code"):
+            failure = "no program was produced"
+            verdict = Verdict(done=False, feedback="No program was produced. Return a complete Python program.")
+        elif failure:  # a fact, not an opinion: the verifier is not asked
+            verdict = Verdict(done=False, feedback=f"The run failed: {failure}. Fix that.", summary=failure)
+        else:
             prompt = render_prompt(
                 "ultrawork",
                 "verifier",
@@ -205,24 +201,31 @@ def build_ultrawork_graph(
                     feedback="The verifier's verdict could not be read, so the run is "
                     "unverified. Make the program print clear evidence that the task is done.",
                 )
-        else:
-            verdict = Verdict(done=False, feedback="No program was produced. Return a complete Python program.")
         status = "done" if verdict.done else "not done"
         progress(f"Verifier: {status} — {short(verdict.feedback or verdict.summary)}", verdict=verdict.model_dump())
         attempt = {
             "iteration": state.get("iteration", 0),
             "code": state.get("code", ""),
             "run": run,
+            "failure": failure or "",
             "verdict": verdict.model_dump(),
         }
-        return {"verdict": verdict.model_dump(), "attempts": [*(state.get("attempts") or []), attempt]}
+        return {
+            "verdict": verdict.model_dump(),
+            "failure": failure or "",
+            "attempts": [*(state.get("attempts") or []), attempt],
+        }
 
     async def report(state: UltraworkState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         ctx = context_of(runtime)
         run, verdict = state.get("run") or {}, state.get("verdict") or {}
         iterations = state.get("iteration", 0)
-        if verdict.get("done"):
+        failure = state.get("failure") or ""
+        done = bool(verdict.get("done")) and not failure
+        if done:
             status = f"done, confirmed by the verifier after {iterations} attempt(s)"
+        elif failure:
+            status = f"FAILED after {iterations} attempt(s) (limit {max_iterations}): {failure}"
         else:
             status = f"NOT verified as done after {iterations} attempt(s) (limit {max_iterations})"
         ask = render_prompt(
@@ -237,14 +240,29 @@ def build_ultrawork_graph(
             check=verdict.get("feedback") or verdict.get("summary") or "(no verdict)",
         )
         history = with_system_prompt(state["messages"], ctx, "ultrawork")
-        reply = await configured_model(llm, ctx).ainvoke([*history, HumanMessage(ask)])
-        return {"messages": [reply]}
+        if done:
+            return {"messages": [await configured_model(llm, ctx).ainvoke([*history, HumanMessage(ask)])]}
+        # Not done: the answer opens with the plain facts, whatever the model writes after them,
+        # so it is built whole (internal call) rather than streamed token by token.
+        reply = await configured_model(llm, ctx).ainvoke([*history, HumanMessage(ask)], config=INTERNAL)
+        if failure:
+            note = FAILED_NOTE.format(n=iterations, reason=failure)
+        else:
+            why = verdict.get("feedback") or "the result could not be verified"
+            note = UNVERIFIED_NOTE.format(n=iterations, reason=why.rstrip("."))
+        answer = AIMessage(
+            content=f"{note}\n\n{reply.text.strip()}".strip(),
+            id=reply.id,
+            usage_metadata=getattr(reply, "usage_metadata", None),
+            response_metadata=reply.response_metadata,
+        )
+        return {"messages": [answer]}
 
     def after_prepare(state: UltraworkState) -> Literal["write", "__end__"]:
         return "write" if runner is not None else "__end__"
 
     def after_verify(state: UltraworkState) -> Literal["write", "report"]:
-        done = bool((state.get("verdict") or {}).get("done"))
+        done = bool((state.get("verdict") or {}).get("done")) and not state.get("failure")
         return "report" if done or state.get("iteration", 0) >= max_iterations else "write"
 
     graph = StateGraph(UltraworkState, context_schema=AgentContext)

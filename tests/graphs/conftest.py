@@ -90,15 +90,35 @@ def flaky(x: str) -> str:
     raise RuntimeError(f"backend down for {x}")
 
 
-@tool
-def python_coder(code: str) -> str:
-    """Stand-in for the sandbox in control-flow tests: echoes what a run would print."""
-    if "raise" in code:
-        return "the code failed (exit code 1): ValueError: boom\n\nstderr:\nTraceback ...\nValueError: boom"
-    return (
-        "the code ran successfully (exit code 0)\n\nstdout:\nresult: 42\n\n"
-        "files in the workspace: out.txt (3 B, new/changed)"
-    )
+def _envelope(exit_code: int | None, stdout: str = "", stderr: str = "", **meta: Any) -> dict[str, Any]:
+    files = [{"name": "out.txt", "size": 3, "changed": True}] if exit_code == 0 else []
+    data = {"stdout": stdout, "stderr": stderr, "exit_code": exit_code, "files": files}
+    answer = "the code ran successfully (exit code 0)" if exit_code == 0 else f"the code failed (exit code {exit_code})"
+    return {"success": exit_code == 0 and not meta.get("stopped"), "answer": answer, "data": data,
+            "metadata": {"timeout": 30.0, "stopped": None, **meta}}  # fmt: skip
+
+
+@tool(response_format="content_and_artifact")
+def python_coder(code: str) -> tuple[str, dict[str, Any]]:
+    """Stand-in for the sandbox in control-flow tests: the tools app's envelope for what a run
+    of `code` would do (syntax errors and `raise` fail, `while True` times out), as the real
+    wrapper returns it: text for the model, the envelope as the artifact."""
+    try:
+        compile(code, "<code>", "exec")
+    except SyntaxError as exc:
+        envelope = _envelope(1, stderr=f"Traceback ...\nSyntaxError: {exc.msg}")
+    else:
+        if "raise" in code:
+            envelope = _envelope(1, stderr="Traceback ...\nValueError: boom")
+        elif "while True" in code:
+            envelope = _envelope(-9, stopped="timeout")
+        else:
+            envelope = _envelope(0, stdout="result: 42")
+    data = envelope["data"]
+    text = f"{envelope['answer']}\n\nstdout:\n{data['stdout']}\n\nstderr:\n{data['stderr']}"
+    if data["files"]:
+        text += "\n\nfiles in the workspace: out.txt (3 B, new/changed)"
+    return text, envelope
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Structured output (router, planner) against the real embedded model through ChatOpenAI.
+"""Structured output (router, planner, tool decisions) against the real embedded model through ChatOpenAI.
 
 llama.cpp constrains `response_format: json_schema` with a grammar, so even SmolLM2-135M
 returns parseable decisions; this checks that path end to end (slow: it loads the model).
@@ -14,12 +14,15 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
-from core.llm import build_chat_model, resolve_backend
+from core.llm import build_chat_model, resolve_backend, with_options
 from graphs import AgentContext, build_graph
 from graphs.auto import ROUTES
+from graphs.decisions import decide, decision_prompt
 from graphs.plan_execute import Plan, _bounded
+from graphs.tools import build_tools
 from settings import Settings
 from tests.conftest import make_settings
+from tools_service.client import ToolsClient
 
 pytestmark = pytest.mark.slow
 
@@ -53,3 +56,12 @@ async def test_planner_and_router_parse_from_the_embedded_model(smollm: BaseChat
     )
     assert out["route"] in ROUTES and out["route_reason"] != "router gave no usable decision"
     assert out["messages"][-1].text.strip()
+
+    # Structured tool calling: asked to use Python, the tiny model picks python_coder with code,
+    # through the real tool wrappers' schemas (the tools app is not called for a decision).
+    tools = build_tools(ToolsClient("http://127.0.0.1:9", "unused"))
+    model = with_options(smollm, temperature=0.0, max_tokens=96)
+    for request in ("Use Python to compute 17*23", "Compute 123*45 with the python tool"):
+        call = await decide(model, [HumanMessage(request)], tools, instructions=decision_prompt(tools))
+        assert call is not None and call.tool_calls[0]["name"] == "python_coder", request
+        assert call.tool_calls[0]["args"]["code"].strip()

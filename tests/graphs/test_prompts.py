@@ -13,13 +13,15 @@ from langchain_core.messages import AIMessage
 from langchain_core.tools import BaseTool
 from langgraph.checkpoint.memory import InMemorySaver
 
-from graphs import build_all
+from graphs import build_all, build_graph
+from graphs.decisions import FINAL_ANSWER
 from graphs.plan_execute import Plan, PlanStep, Replan
 from graphs.prompts import PROMPTS_DIR, load_prompt
 from graphs.ultrawork import CodeDraft, Verdict
 from tests.fakes import ScriptedChatModel, ai_tool_calls, tool_call
 from tests.graphs.conftest import run_graph
 from tests.graphs.test_auto import RouteDecision
+from tests.graphs.test_structured_tools import step
 
 LEFTOVER = re.compile(r"\{[a-z_]+\}")
 
@@ -54,8 +56,14 @@ async def test_every_prompt_reaches_the_model_fully_filled(all_tools: list[BaseT
     for i in range(4):
         await run_graph(graph, f"request {i}", thread=f"t{i}")
     assert llm.remaining == 0
+    # Structured tool calling (small models) has its own decision and answer prompts.
+    small = ScriptedChatModel(responses=[step("multiply", a=2, b=2), step(FINAL_ANSWER), "4"])
+    react = build_graph("react", llm=small, tools=all_tools, checkpointer=InMemorySaver(), tool_calling="structured")
+    await run_graph(react, "request s", thread="s")
+    assert small.remaining == 0
 
-    seen = [m.content for c in llm.calls for m in c if isinstance(m.content, str) and not isinstance(m, AIMessage)]
+    calls = [*llm.calls, *small.calls]
+    seen = [m.content for c in calls for m in c if isinstance(m.content, str) and not isinstance(m, AIMessage)]
     assert not [text for text in seen if LEFTOVER.search(text)]
     files = sorted(PROMPTS_DIR.glob("*/*.md"))
     assert {f.parent.name for f in files} >= {"chat", "react", "plan_execute", "ultrawork", "auto"}

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+import pytest
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.tools import BaseTool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from graphs import build_graph
-from graphs.ultrawork import NO_SANDBOX_ANSWER, CodeDraft, Verdict, run_facts
-from tests.fakes import ScriptedChatModel
+from graphs.runs import failure_reason
+from graphs.ultrawork import FAILED_NOTE, NO_SANDBOX_ANSWER, CodeDraft, Verdict, run_facts
+from tests.fakes import ScriptedChatModel, ai_tool_calls, tool_call
 from tests.graphs.conftest import add, python_coder, run_graph
 
 
@@ -20,7 +22,7 @@ async def test_write_run_verify_refine_report() -> None:
     llm = ScriptedChatModel(
         responses=[
             CodeDraft(code="raise ValueError('boom')", explanation="first try"),
-            Verdict(done=False, feedback="It crashed with ValueError; print the result instead.", summary="failed"),
+            # no verifier call: a run that exited 1 is not done, as a matter of fact
             CodeDraft(code="print('result:', 6 * 7)", explanation="fixed"),
             Verdict(done=True, feedback="Output shows result: 42.", summary="42"),
             "The answer is 42; checked by running the program (exit 0) and reading its output.",
@@ -37,13 +39,15 @@ async def test_write_run_verify_refine_report() -> None:
     assert attempts[0]["run"]["exit_code"] == 1 and attempts[1]["run"]["exit_code"] == 0
     assert attempts[1]["run"]["files"] == ["out.txt"]
     assert run.state["code"] == "print('result:', 6 * 7)" and run.state["iteration"] == 2
-    # The refinement saw the failing code, its output and the verifier's feedback.
-    refine = llm.calls[2][0].content
-    assert "raise ValueError('boom')" in refine and "ValueError: boom" in refine and "print the result" in refine
-    # The verifier judged the run's evidence, and the report was told it was confirmed.
-    assert "result: 42" in llm.calls[3][0].content
-    assert "done, confirmed by the verifier after 2 attempt(s)" in llm.calls[4][-1].content
-    assert "Files produced: out.txt" in llm.calls[4][-1].content
+    assert attempts[0]["failure"] == "the program exited with code 1 (ValueError: boom)"
+    # The refinement saw the failing code, its output and why the run failed.
+    refine = llm.calls[1][0].content
+    assert "raise ValueError('boom')" in refine and "ValueError: boom" in refine
+    assert "The run failed: the program exited with code 1" in refine
+    # The verifier judged the second run's evidence, and the report was told it was confirmed.
+    assert "result: 42" in llm.calls[2][0].content
+    assert "done, confirmed by the verifier after 2 attempt(s)" in llm.calls[3][-1].content
+    assert "Files produced: out.txt" in llm.calls[3][-1].content
     assert any(p.startswith("Verifier: not done") for p in run.progress)
     assert any(p.startswith("Run finished") and "result: 42" in p for p in run.progress)
     assert "".join(run.tokens) == run.answer  # only the report streams as answer tokens
@@ -93,16 +97,35 @@ async def test_without_python_coder_it_says_it_cannot_run_code(tools: list[BaseT
     assert llm.calls == []
 
 
-def test_run_facts_from_the_tools_text() -> None:
-    text = (
-        "the code ran successfully (exit code 0)\n\nstdout:\nok\n\n"
-        "files in the workspace: data.csv (12 B), plot.png (3400 B, new/changed)"
+def test_run_facts_come_from_the_envelope_not_the_wording() -> None:
+    envelope = {
+        "success": False,
+        "answer": "the code failed (exit code 2): SyntaxError",
+        "data": {"exit_code": 2, "stderr": "Traceback\n  SyntaxError: bad\n", "files": [{"name": "a.txt"}]},
+        "metadata": {"stopped": None, "timeout": 30.0},
+    }
+    # The text claims success; the envelope says otherwise, and the envelope wins.
+    facts = run_facts(ToolMessage("the code ran successfully (exit code 0)", tool_call_id="c", artifact=envelope))
+    assert facts["exit_code"] == 2 and facts["stderr_tail"] == "SyntaxError: bad" and facts["files"] == ["a.txt"]
+    assert failure_reason(facts) == "the program exited with code 2 (SyntaxError: bad)"
+    changed = {"success": True, "answer": "ok", "data": {"exit_code": 0, "files": [
+        {"name": "data.csv", "changed": False}, {"name": "plot.png", "changed": True}]}, "metadata": {}}  # fmt: skip
+    ok = run_facts(ToolMessage("ok", tool_call_id="c", artifact=changed))
+    assert ok["files"] == ["plot.png"] and failure_reason(ok, ["plot.png"]) is None
+    assert failure_reason(ok, ["./plot.png", "data.csv"]) == "the program did not write the expected file(s): data.csv"
+    timed_out = {
+        "success": False,
+        "answer": "x",
+        "data": {"exit_code": -9},
+        "metadata": {"stopped": "timeout", "timeout": 5},
+    }
+    assert failure_reason(run_facts(ToolMessage("x", tool_call_id="c", artifact=timed_out))) == (
+        "it ran past its time limit of 5 s and was stopped"
     )
-    assert run_facts(ToolMessage(text, tool_call_id="c")) == {"exit_code": 0, "output": text, "files": ["plot.png"]}
-    failed = run_facts(ToolMessage("the code failed (exit code 2): SyntaxError", tool_call_id="c"))
-    assert failed["exit_code"] == 2 and failed["files"] == []
-    structured = ToolMessage("x", tool_call_id="c", artifact={"data": {"exit_code": 3, "files": [{"name": "a.txt"}]}})
-    assert run_facts(structured)["exit_code"] == 3 and run_facts(structured)["files"] == ["a.txt"]
+    # Without an envelope (tools app down) there is no exit code: never a success.
+    down = run_facts(ToolMessage("tools service unavailable: ConnectError", tool_call_id="c", status="error"))
+    assert down["exit_code"] is None
+    assert failure_reason(down) == "the run did not complete: tools service unavailable: ConnectError"
 
 
 async def test_follow_up_turn_resumes_the_session(tmp_path: Path) -> None:
@@ -127,3 +150,54 @@ async def test_follow_up_turn_resumes_the_session(tmp_path: Path) -> None:
     assert writer_saw == ["print the answer", "It prints 42.", "now double it"]
     assert [m.content for m in run.messages] == ["print the answer", "It prints 42.", "now double it", "Doubled: 84."]
     assert len(run.state["attempts"]) == 1 and run.state["iteration"] == 1  # per-turn work starts afresh
+
+
+class AlwaysDone(ScriptedChatModel):
+    """A backend whose writer always returns `code` (promising `files`) and whose verifier always
+    says done: only facts can stop ultrawork from calling a failed run a success."""
+
+    code: str = ""
+    files: list[str] = []
+
+    def _next(self, messages: list[BaseMessage]) -> AIMessage:
+        self.calls.append(list(messages))
+        first = messages[0].text if messages else ""
+        if first.startswith("You check whether a program run"):
+            return ai_tool_calls(tool_call("Verdict", done=True, feedback="looks done", summary="done"))
+        if first.startswith("You write a complete"):
+            return ai_tool_calls(tool_call("CodeDraft", code=self.code, files=self.files, explanation=""))
+        return AIMessage("All done, it worked perfectly.")
+
+
+@pytest.mark.parametrize(
+    ("code", "files", "reason"),
+    [
+        ("print(6 * 7", [], "the program exited with code 1 (SyntaxError: '(' was never closed)"),
+        ("raise ValueError('boom')", [], "the program exited with code 1 (ValueError: boom)"),
+        ("while True: pass", [], "it ran past its time limit of 30 s and was stopped"),
+        ("print(42)", ["report.csv"], "the program did not write the expected file(s): report.csv"),
+    ],
+)
+async def test_a_failed_run_is_never_done_whatever_the_verifier_says(code: str, files: list[str], reason: str) -> None:
+    llm = AlwaysDone(code=code, files=files)
+    graph = build_graph("ultrawork", llm=llm, tools=[python_coder], checkpointer=InMemorySaver(), max_iterations=2)
+    run = await run_graph(graph, "compute 6*7 and save it")
+
+    assert [a["verdict"]["done"] for a in run.state["attempts"]] == [False, False]
+    assert [a["failure"] for a in run.state["attempts"]] == [reason, reason]
+    assert run.answer.startswith(FAILED_NOTE.format(n=2, reason=reason))
+    report_prompt = llm.calls[-1][-1].text
+    assert f"Status: FAILED after 2 attempt(s) (limit 2): {reason}" in report_prompt
+    assert "confirmed by the verifier" not in report_prompt
+    # The verifier was never asked to judge a run that failed as a matter of fact.
+    assert not any(c[0].text.startswith("You check whether") for c in llm.calls)
+
+
+async def test_verifier_decides_only_runs_that_succeeded() -> None:
+    llm = AlwaysDone(code="print('result:', 6 * 7)", files=["out.txt"])
+    graph = build_graph("ultrawork", llm=llm, tools=[python_coder], checkpointer=InMemorySaver(), max_iterations=2)
+    run = await run_graph(graph, "compute 6*7 and save it")
+
+    assert [a["verdict"]["done"] for a in run.state["attempts"]] == [True]
+    assert run.state["failure"] == "" and run.answer == "All done, it worked perfectly."
+    assert "".join(run.tokens) == run.answer  # a confirmed report streams as usual
