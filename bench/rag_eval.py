@@ -34,7 +34,10 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-DEFAULT_DATASET = REPO.parent / "shared" / "datasets" / "cranfield"
+DEFAULT_DATASET = next(  # ../shared in a checkout, ../../shared in a worktree
+    (p / "shared" / "datasets" / "cranfield" for p in REPO.parents if (p / "shared" / "datasets").is_dir()),
+    REPO.parent / "shared" / "datasets" / "cranfield",
+)
 API = "/api/tools/rag"
 
 
