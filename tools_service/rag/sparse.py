@@ -119,9 +119,14 @@ def merge(parts: Sequence[tuple[SparseSegment, np.ndarray]]) -> SparseSegment:
     offset = 0
     for seg, keep in parts:
         new_row = np.cumsum(keep) - 1 + offset  # renumbered row of each kept row
-        remap = np.fromiter((vocab.setdefault(t, len(vocab)) for t in seg.terms), dtype=np.int64, count=len(seg.terms))
-        cols = np.repeat(remap, np.diff(seg.indptr))
         live = keep[seg.rows]
+        local_cols = np.repeat(np.arange(len(seg.terms)), np.diff(seg.indptr))
+        used = np.zeros(len(seg.terms), dtype=bool)
+        used[local_cols[live]] = True  # a term only deleted rows held leaves with them
+        remap = np.full(len(seg.terms), -1, dtype=np.int64)
+        for col in np.flatnonzero(used):
+            remap[col] = vocab.setdefault(seg.terms[col], len(vocab))
+        cols = remap[local_cols]
         all_rows.append(new_row[seg.rows[live]])
         all_cols.append(cols[live])
         all_tf.append(seg.tf[live])
