@@ -34,19 +34,16 @@ from core.errors import APIError
 from settings import Settings
 from tools_service.rag import store
 from tools_service.rag.chunking import chunk_text
-from tools_service.rag.expand import expand_query
 from tools_service.rag.jobs import JobStore
 from tools_service.rag.merging import Merger
 from tools_service.rag.models import RagModels
-from tools_service.rag.retrieve import RetrievalParams, rank, rerank
+from tools_service.rag.querying import run_query
 
 __all__ = ["RagEngine", "COLLECTION_RE", "ParsedFile"]
 
 log = logging.getLogger(__name__)
 
 COLLECTION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-EXPANSION_TIMEOUT_S = 30.0
-MAX_CANDIDATES = 2000
 TITLE_MAX_CHARS = 150
 
 
@@ -320,60 +317,5 @@ class RagEngine:
         mode: str | None = None,
         use_rerank: bool | None = None,
     ) -> list[dict[str, Any]]:
-        s = self.settings
         _, snap = await self._snapshot(user, name)
-        top_k = top_k or s.rag_top_k
-        if not snap.size:
-            return []
-        queries = [query]
-        if s.rag_use_multi_query:
-            llm = await self._llm_or_none()
-            if llm is not None:
-                queries += await expand_query(llm, query, s.rag_multi_query_count, EXPANSION_TIMEOUT_S)
-        do_rerank = self.reranking_enabled if use_rerank is None else (use_rerank and self.reranking_enabled)
-        params = RetrievalParams(
-            mode=mode or ("hybrid" if s.rag_use_hybrid else "dense"),
-            top_k=top_k,
-            candidates=min(MAX_CANDIDATES, max(2 * top_k, s.rag_rerank_top_n if do_rerank else 0, 50)),
-            rrf_k=s.rag_rrf_k,
-            dense_weight=s.rag_dense_weight,
-            sparse_weight=s.rag_sparse_weight,
-            min_similarity=s.rag_min_score_threshold,
-            doc_fusion=s.rag_doc_fusion,
-            prf_docs=s.rag_prf_docs,
-            prf_terms=s.rag_prf_terms,
-            prf_weight=s.rag_prf_weight,
-        )
-        return await asyncio.to_thread(self._search, snap, queries, params, do_rerank)
-
-    async def _llm_or_none(self) -> BaseChatModel | None:
-        try:
-            return await self.models.llm()
-        except Exception as exc:
-            log.warning("no LLM for multi-query expansion: %s", exc)
-            return None
-
-    def _search(
-        self, snap: store.Snapshot, queries: list[str], params: RetrievalParams, do_rerank: bool
-    ) -> list[dict[str, Any]]:
-        qvecs = self.models.embed(queries, queries=True)
-        if snap.dim is not None and qvecs.shape[1] != snap.dim:
-            raise APIError(
-                409,
-                f"collection was indexed with {snap.dim}-dimensional embeddings by another model; re-create it",
-                code="embedding_mismatch",
-            )
-        hits = rank(snap, queries, qvecs, params)
-        if do_rerank and hits:
-            hits = rerank(snap, queries[0], hits, self.models.reranker(), self.settings.rag_rerank_top_n)
-        return [
-            {
-                "document_id": snap.doc_of(h.row),
-                "filename": snap.documents[snap.doc_of(h.row)]["filename"],
-                "chunk_id": snap.chunk_id(h.row),
-                "text": snap.text(h.row),
-                "score": round(h.score, 6),
-                "similarity": round(h.similarity, 6),
-            }
-            for h in hits[: params.top_k]
-        ]
+        return await run_query(self.models, self.settings, snap, query, top_k, mode=mode, use_rerank=use_rerank)
