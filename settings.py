@@ -174,6 +174,7 @@ class Settings(BaseSettings):
     # (same vectors, faster), else torch; "onnx-int8" is faster still but drifts (docs/rag.md).
     rag_embedding_backend: Literal["auto", "torch", "onnx", "onnx-int8"] = "auto"
     rag_embedding_batch_size: int = 64
+    rag_embedding_threads: int = 0  # ONNX threads for documents (0 = all cores); queries use one
 
     # uploads, logs
     max_file_size_mb: int = 100

@@ -63,7 +63,7 @@ def main() -> None:
     rows = [("torch (sentence-transformers)", ref_rate, 1.0, 1.0, 1.0)]
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        export(model_dir, Path(tmp))
+        export(model_dir, Path(tmp), quantized=True)
         print(f"ONNX export + int8 quantisation: {time.perf_counter() - start:.1f} s")
         for label, quantized in (("onnxruntime fp32", False), ("onnxruntime int8", True)):
             encoder = OnnxEncoder(model_dir, onnx_path(model_dir, Path(tmp), quantized), threads=args.threads)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -39,7 +40,7 @@ class RagModels:
         self._llm = llm
         self._reranker = reranker
         self._model_lock = threading.Lock()
-        self._onnx: Callable[[list[str]], np.ndarray] | None = None
+        self._onnx: Callable[[list[str], bool], np.ndarray] | None = None
         self._onnx_failed: str | None = None if embeddings is None else "embeddings injected"
         self._llm_lock = asyncio.Lock()
         self.embedding_model_name = (
@@ -65,7 +66,7 @@ class RagModels:
                 )
             return self._embeddings
 
-    def encoder(self) -> Callable[[list[str]], np.ndarray] | None:
+    def encoder(self) -> Callable[[list[str], bool], np.ndarray] | None:
         """The ONNX Runtime encoder when RAG_EMBEDDING_BACKEND picks it (and it can run
         this model on this device), else None (torch via `embeddings()`)."""
         s = self.settings
@@ -78,7 +79,7 @@ class RagModels:
                 self._onnx = self._load_onnx()
             return self._onnx
 
-    def _load_onnx(self) -> Callable[[list[str]], np.ndarray] | None:
+    def _load_onnx(self) -> Callable[[list[str], bool], np.ndarray] | None:
         from pathlib import Path
 
         from tools_service.rag import onnx_embed
@@ -99,9 +100,12 @@ class RagModels:
             return None
         quantized = s.rag_embedding_backend == "onnx-int8"
         try:
-            onnx_embed.export(model_dir, s.data_dir / "models")
+            onnx_embed.export(model_dir, s.data_dir / "models", quantized)
             path = onnx_embed.onnx_path(model_dir, s.data_dir / "models", quantized=quantized)
-            encoder = onnx_embed.OnnxEncoder(model_dir, path, threads=1)
+            # Queries: one thread (latency; see _single_thread_torch). Documents: all cores
+            # (throughput), without spin-waiting, which would steal cycles from queries.
+            for_queries = onnx_embed.OnnxEncoder(model_dir, path, threads=1)
+            for_docs = onnx_embed.OnnxEncoder(model_dir, path, threads=s.rag_embedding_threads or os.cpu_count() or 1)
         except Exception as exc:
             if s.rag_embedding_backend != "auto":
                 raise
@@ -110,7 +114,7 @@ class RagModels:
             return None
         log.info("embedding with ONNX Runtime (%s)", path.name)
         batch = s.rag_embedding_batch_size
-        return lambda texts: encoder(texts, batch_size=batch)
+        return lambda texts, queries: (for_queries if queries else for_docs)(texts, batch_size=batch)
 
     @staticmethod
     def _single_thread_torch() -> None:
@@ -173,7 +177,7 @@ class RagModels:
     def _encode(self, texts: list[str], *, queries: bool) -> np.ndarray:
         encoder = self.encoder()
         if encoder is not None:
-            vectors = encoder(texts)
+            vectors = encoder(texts, queries)
         else:
             model = self.embeddings()
             client = getattr(model, "_client", None)

@@ -53,53 +53,60 @@ def onnx_path(model_dir: Path, cache_dir: Path, quantized: bool = True) -> Path:
     return folder / ("model-int8.onnx" if quantized else "model.onnx")
 
 
-def export(model_dir: Path, cache_dir: Path) -> Path:
-    """Export (once) the fp32 and int8 ONNX files of `model_dir`; returns the int8 one."""
-    target = onnx_path(model_dir, cache_dir)
+def export(model_dir: Path, cache_dir: Path, quantized: bool = False) -> Path:
+    """Export (once) the fp32 ONNX file of `model_dir`, and its int8 version if asked."""
+    target = onnx_path(model_dir, cache_dir, quantized)
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target.parent / ".export.lock")):
         if target.exists():
             return target
-        import torch
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-        from transformers import AutoModel
-
-        log.info("exporting %s to ONNX (once)", model_dir)
-        bert = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
-
-        class Wrapped(torch.nn.Module):  # keyword arguments: forward()'s positions differ by version
-            def __init__(self) -> None:
-                super().__init__()
-                self.bert = bert
-
-            def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-                out = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
-                return out.last_hidden_state
-
-        model = Wrapped().eval()
-        for param in model.parameters():
-            param.requires_grad_(False)
         fp32 = onnx_path(model_dir, cache_dir, quantized=False)
-        ids = torch.ones((2, 8), dtype=torch.int64)
-        names = ["input_ids", "attention_mask", "token_type_ids"]
-        axes = {n: {0: "batch", 1: "seq"} for n in names} | {"last_hidden_state": {0: "batch", 1: "seq"}}
-        tmp = fp32.with_suffix(".tmp")
-        with torch.no_grad():
-            torch.onnx.export(
-                model,
-                (ids, ids, torch.zeros_like(ids)),
-                str(tmp),
-                input_names=names,
-                output_names=["last_hidden_state"],
-                dynamic_axes=axes,
-                opset_version=OPSET,
-                dynamo=False,
-            )
-        os.replace(tmp, fp32)
-        tmp_q = target.with_suffix(".tmp")
-        quantize_dynamic(str(fp32), str(tmp_q), weight_type=QuantType.QInt8)
-        os.replace(tmp_q, target)
+        if not fp32.exists():
+            _export_fp32(model_dir, fp32)
+        if quantized:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            tmp_q = target.with_suffix(".tmp")
+            quantize_dynamic(str(fp32), str(tmp_q), weight_type=QuantType.QInt8)
+            os.replace(tmp_q, target)
         return target
+
+
+def _export_fp32(model_dir: Path, fp32: Path) -> None:
+    import torch
+    from transformers import AutoModel
+
+    log.info("exporting %s to ONNX (once)", model_dir)
+    bert = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
+
+    class Wrapped(torch.nn.Module):  # keyword arguments: forward()'s positions differ by version
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            out = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            return out.last_hidden_state
+
+    model = Wrapped().eval()
+    for param in model.parameters():
+        param.requires_grad_(False)
+    ids = torch.ones((2, 8), dtype=torch.int64)
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    axes = {n: {0: "batch", 1: "seq"} for n in names} | {"last_hidden_state": {0: "batch", 1: "seq"}}
+    tmp = fp32.with_suffix(".tmp")
+    with torch.no_grad():
+        torch.onnx.export(
+            model,
+            (ids, ids, torch.zeros_like(ids)),
+            str(tmp),
+            input_names=names,
+            output_names=["last_hidden_state"],
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    os.replace(tmp, fp32)
 
 
 class OnnxEncoder:
@@ -118,6 +125,7 @@ class OnnxEncoder:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
         self.inputs = {i.name for i in self.session.get_inputs()}
 
