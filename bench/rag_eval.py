@@ -182,10 +182,14 @@ def tune(
     cand = 2 * depth
     dense = {q: dense_ranking(snap, qvecs[q], cand) for q in everything}
     base = RetrievalParams(candidates=cand)
-    prf_grid = [(0, 10, 0.5)] + [(d, t, w) for d in (5, 10, 20) for t in (10, 20, 30) for w in (0.3, 0.5, 0.7)]
+    prf_grid = [(0, 10, 0.5, True)] + [
+        (d, t, w, i) for d in (5, 10) for t in (10, 20) for w in (0.3, 0.5, 0.7) for i in (False, True)
+    ]
     sparse_runs = {
         prf: {
-            q: sparse_ranking(snap, text, cand, replace(base, prf_docs=prf[0], prf_terms=prf[1], prf_weight=prf[2]))
+            q: sparse_ranking(
+                snap, text, cand, replace(base, prf_docs=prf[0], prf_terms=prf[1], prf_weight=prf[2], prf_idf=prf[3])
+            )
             for q, text in everything.items()
         }
         for prf in prf_grid
@@ -208,14 +212,14 @@ def tune(
                     rows.append(("hybrid", prf, k, dw, doc_level, ndcg(runs, dev)))
     rows.sort(key=lambda r: -r[-1])
     print("\nTuning on the dev half (odd query ids), best first:")
-    print(f"  {'mode':<7} {'prf docs/terms/w':<17} {'k':>4} {'dense_w':>7} {'doc-level':>9} {'dev nDCG@10':>11}")
+    print(f"  {'mode':<7} {'prf docs/terms/w/idf':<24} {'k':>4} {'dense_w':>7} {'doc-level':>9} {'dev nDCG@10':>11}")
     for mode, prf, k, dw, dl, score_ in rows[:12]:
-        print(f"  {mode:<7} {prf!s:<17} {k:>4} {dw:>7} {dl!s:>9} {score_:>11.4f}")
+        print(f"  {mode:<7} {prf!s:<24} {k:>4} {dw:>7} {dl!s:>9} {score_:>11.4f}")
     best = rows[0]
     _, prf, k, dw, dl, _ = best
     fuse = (lambda lists, w, kk: doc_fuse(snap, lists, w, kk)) if dl else rrf_fuse
     test_runs = {q: docs_of(fuse([dense[q], sparse_runs[prf][q]], [dw, 1.0], k)) for q in test}
-    bm25_test = {q: docs_of(sparse_runs[(0, 10, 0.5)][q]) for q in test}
+    bm25_test = {q: docs_of(sparse_runs[(0, 10, 0.5, True)][q]) for q in test}
     print(f"best on dev: prf={prf} k={k} dense_w={dw} doc_level={dl}")
     print(f"held-out test half: BM25 {ndcg(bm25_test, test):.4f}, tuned hybrid {ndcg(test_runs, test):.4f}")
 

@@ -22,7 +22,6 @@ import re
 import shutil
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from langchain_core.language_models import BaseChatModel
 from core.errors import APIError
 from settings import Settings
 from tools_service.rag import store
-from tools_service.rag.chunking import chunk_text
+from tools_service.rag.ingest import ParsedFile, ProgressFn, prepare
 from tools_service.rag.jobs import JobStore
 from tools_service.rag.merging import Merger
 from tools_service.rag.models import RagModels
@@ -44,7 +43,6 @@ __all__ = ["RagEngine", "COLLECTION_RE", "ParsedFile"]
 log = logging.getLogger(__name__)
 
 COLLECTION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-TITLE_MAX_CHARS = 150
 
 
 def _manifest_key(path: Path) -> tuple[int, int]:
@@ -53,22 +51,6 @@ def _manifest_key(path: Path) -> tuple[int, int]:
     if key == (0, 0):
         raise APIError(404, f"collection {path.name!r} not found", code="collection_not_found")
     return key
-
-
-@dataclass(frozen=True)
-class ParsedFile:
-    filename: str
-    size: int
-    text: str
-
-
-ProgressFn = Callable[[int, int], None]  # (chunks embedded, chunks in all)
-
-
-def _title(text: str) -> str | None:
-    """A document's first line, when it is short enough to be a title (or heading)."""
-    first = text.strip().split("\n", 1)[0].strip().lstrip("#").strip()
-    return first if 0 < len(first) <= TITLE_MAX_CHARS else None
 
 
 class RagEngine:
@@ -194,7 +176,7 @@ class RagEngine:
         """Chunk, embed and build the new segment outside the lock, then commit all files
         at once (or none). The cost is that of the upload, whatever the collection's size."""
         path, snap = await self._snapshot(user, name)
-        new_docs = await asyncio.to_thread(self._prepare, files, progress)
+        new_docs = await asyncio.to_thread(prepare, self.models, self.settings, files, progress)
         dims = {d.embeddings.shape[1] for d in new_docs}
         tmp, segment = await asyncio.to_thread(store.new_segment, path, new_docs, snap.index_type)
 
@@ -215,29 +197,6 @@ class RagEngine:
                 await asyncio.to_thread(shutil.rmtree, tmp, True)
         await self._after_commit(user, name)
         return [{"id": d.id, "filename": d.filename, "chunks": len(d.texts)} for d in new_docs]
-
-    def _prepare(self, files: list[ParsedFile], progress: ProgressFn | None = None) -> list[store.NewDocument]:
-        """Chunk every file, then embed all chunks in one call: batches stay full when a
-        request carries many small files, instead of one short batch per file. With
-        RAG_TITLE_CHUNKS, each chunk is embedded and BM25-indexed with its document's
-        title in front (a chunk from the middle of a paper still says what it is about);
-        the stored and returned text stays the chunk itself."""
-        s = self.settings
-        chunked = [
-            chunk_text(f.text, s.rag_chunking_strategy, s.rag_chunk_size, s.rag_chunk_overlap, embed=self.models.embed)
-            for f in files
-        ]
-        indexed = []
-        for f, texts in zip(files, chunked, strict=True):
-            title = _title(f.text) if s.rag_title_chunks else None
-            indexed.append([t if title is None or t.startswith(title) else f"{title}\n{t}" for t in texts])
-        vectors = self.models.embed([text for texts in indexed for text in texts], progress=progress)
-        out, start = [], 0
-        for f, texts, index_texts in zip(files, chunked, indexed, strict=True):
-            end = start + len(texts)
-            out.append(store.NewDocument(uuid.uuid4().hex, f.filename, f.size, texts, vectors[start:end], index_texts))
-            start = end
-        return out
 
     async def _commit(
         self, user: str, name: str, snap: store.Snapshot, change: Callable[[store.Snapshot], store.Snapshot]

@@ -47,6 +47,7 @@ class RetrievalParams:
     prf_docs: int = 0  # pseudo-relevance feedback for BM25: feedback chunks (0 = off)
     prf_terms: int = 10
     prf_weight: float = 0.5
+    prf_idf: bool = True  # rank feedback terms by P(t|R) * idf (False: RM3's P(t|R) alone)
 
 
 @dataclass
@@ -99,6 +100,12 @@ def _feedback_query(
         terms = tokenize(snapshot.text(row))
         for term, count in Counter(terms).items():
             model[term] = model.get(term, 0.0) + (s / total) * count / max(1, len(terms))
+    if params.prf_idf:  # prefer discriminative terms (and their short posting lists)
+        n = max(1, snapshot.n_rows)
+        segs = [v.segment.sparse for v in snapshot.views]
+        for term in model:
+            df = sum(seg.df(term) for seg in segs)
+            model[term] *= math.log(1.0 + (n - df + 0.5) / (df + 0.5))
     kept = dict(sorted(model.items(), key=lambda x: -x[1])[: params.prf_terms])
     norm_q, norm_f = sum(query.values()) or 1.0, sum(kept.values()) or 1.0
     out = {t: (1 - params.prf_weight) * w / norm_q for t, w in query.items()}
