@@ -72,12 +72,12 @@ def main() -> None:
             qv = encoder(queries)
             top_ref = np.argsort(-(ref_q @ ref.T), axis=1)[:, :10]
             top = np.argsort(-(qv @ vecs.T), axis=1)[:, :10]
-            overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(top_ref, top, strict=True)])
+            overlap = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(top_ref, top, strict=True)]))
             rows.append((label, rate, float(cos.mean()), float(cos.min()), float(overlap)))
     print(f"\n{len(chunks)} chunks, {args.threads} thread(s)")
     print(f"{'backend':<32} {'chunks/s':>9} {'mean cos':>9} {'min cos':>8} {'top-10 overlap':>15}")
-    for label, rate, mean, low, overlap in rows:
-        print(f"{label:<32} {rate:>9.1f} {mean:>9.4f} {low:>8.4f} {overlap:>15.3f}")
+    for label, rate, mean, low, share in rows:
+        print(f"{label:<32} {rate:>9.1f} {mean:>9.4f} {low:>8.4f} {share:>15.3f}")
 
 
 if __name__ == "__main__":
