@@ -175,6 +175,24 @@ class Settings(BaseSettings):
     rag_rerank_top_n: int = 20
     rag_use_multi_query: bool = False
     rag_multi_query_count: int = 3
+    # Quality (docs/rag.md): fuse rankings per document (best chunk per document), index
+    # each chunk with its document's title, expand BM25 queries by pseudo-relevance feedback.
+    rag_doc_fusion: bool = True
+    rag_title_chunks: bool = True
+    rag_prf_docs: int = 10
+    rag_prf_terms: int = 10
+    rag_prf_weight: float = 0.5
+    # Segments: an upload writes one; `factor` segments of one size tier merge in the
+    # background; a segment with this share of deleted chunks is rewritten without them.
+    rag_merge_factor: int = 8
+    rag_merge_floor_rows: int = 2000
+    rag_purge_ratio: float = 0.25
+    rag_merge_in_background: bool = True
+    # Embedding on CPU: "auto" = ONNX Runtime fp32 when installed and the model allows it
+    # (same vectors, faster), else torch; "onnx-int8" is faster still but drifts (docs/rag.md).
+    rag_embedding_backend: Literal["auto", "torch", "onnx", "onnx-int8"] = "auto"
+    rag_embedding_batch_size: int = 64
+    rag_embedding_threads: int = 0  # ONNX threads for documents (0 = all cores); queries use one
 
     # uploads, logs
     max_file_size_mb: int = 100

@@ -34,15 +34,22 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-DEFAULT_DATASET = REPO.parent / "shared" / "datasets" / "cranfield"
+DEFAULT_DATASET = next(  # ../shared in a checkout, ../../shared in a worktree
+    (p / "shared" / "datasets" / "cranfield" for p in REPO.parents if (p / "shared" / "datasets").is_dir()),
+    REPO.parent / "shared" / "datasets" / "cranfield",
+)
 API = "/api/tools/rag"
 
 
 @contextmanager
 def tools_server(
-    data_dir: Path, env: dict[str, str] | None = None, command: list[str] | None = None
+    data_dir: Path,
+    env: dict[str, str] | None = None,
+    command: list[str] | None = None,
+    procs: list[subprocess.Popen[bytes]] | None = None,
 ) -> Iterator[tuple[str, dict[str, str]]]:
-    """A tools app in a subprocess; yields its URL and service-key headers for one user."""
+    """A tools app in a subprocess; yields its URL and service-key headers for one user
+    (the process is appended to `procs`, for callers that read its memory)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -62,6 +69,8 @@ def tools_server(
     cmd = command or [sys.executable, "-m", "uvicorn", "tools_service.main:create_app", "--factory"]
     cmd = [*cmd, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=full_env)
+    if procs is not None:
+        procs.append(proc)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -145,32 +154,74 @@ def score(runs: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> tuple
     )
 
 
-def tune(dense: dict[str, list[dict]], sparse: dict[str, list[dict]], qrels: dict[str, dict[str, int]]) -> None:
-    from tools_service.rag.retrieve import rrf_fuse
+def split(queries: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Dev (tuning) and test halves: odd query ids tune, even ids are held out."""
+    dev = {q: t for q, t in queries.items() if int(q) % 2 == 1} if all(q.isdigit() for q in queries) else {}
+    if not dev:
+        ordered = sorted(queries)
+        dev = {q: queries[q] for q in ordered[::2]}
+    return dev, {q: t for q, t in queries.items() if q not in dev}
 
-    rows: dict[str, int] = {}
-    doc_of: dict[int, str] = {}
-    for runs in (dense, sparse):
-        for results in runs.values():
-            for r in results:
-                row = rows.setdefault(r["chunk_id"], len(rows))
-                doc_of[row] = Path(r["filename"]).stem
-    grid = []
-    for k in (1, 5, 10, 20, 40, 60, 100):
-        for dw in (0.5, 0.75, 1.0, 1.5, 2.0):
-            fused_runs: dict[str, list[str]] = {}
-            for q in dense:
-                fused = rrf_fuse(
-                    [[(rows[r["chunk_id"]], 0.0) for r in dense[q]], [(rows[r["chunk_id"]], 0.0) for r in sparse[q]]],
-                    [dw, 1.0],
-                    k,
-                )
-                fused_runs[q] = doc_ranking([doc_of[row] for row, _ in fused])
-            grid.append((*score(fused_runs, qrels), k, dw))
-    grid.sort(reverse=True)
-    print("\nRRF grid (sparse weight 1.0), best first:\n  nDCG@10  R@100     k  dense_w")
-    for ndcg, rec, k, dw in grid[:10]:
-        print(f"  {ndcg:.4f}   {rec:.4f}  {k:4d}  {dw:5.2f}")
+
+def tune(
+    data_dir: Path, dev: dict[str, str], test: dict[str, str], qrels: dict[str, dict[str, int]], depth: int
+) -> None:
+    """Grid over fusion and feedback settings, in-process on the indexed collection
+    (the engine's own ranking code), choosing on `dev` only; `test` is reported once."""
+    from dataclasses import replace
+
+    from settings import Settings
+    from tools_service.rag import store
+    from tools_service.rag.models import RagModels
+    from tools_service.rag.retrieve import RetrievalParams, dense_ranking, doc_fuse, rrf_fuse, sparse_ranking
+
+    snap = store.load(data_dir / "rag" / "bench" / "eval")
+    models = RagModels(Settings())
+    everything = {**dev, **test}
+    qvecs = dict(zip(everything, models.embed(list(everything.values()), queries=True), strict=True))
+    cand = 2 * depth
+    dense = {q: dense_ranking(snap, qvecs[q], cand) for q in everything}
+    base = RetrievalParams(candidates=cand)
+    prf_grid = [(0, 10, 0.5, True)] + [
+        (d, t, w, i) for d in (5, 10) for t in (10, 20) for w in (0.3, 0.5, 0.7) for i in (False, True)
+    ]
+    sparse_runs = {
+        prf: {
+            q: sparse_ranking(
+                snap, text, cand, replace(base, prf_docs=prf[0], prf_terms=prf[1], prf_weight=prf[2], prf_idf=prf[3])
+            )
+            for q, text in everything.items()
+        }
+        for prf in prf_grid
+    }
+
+    def docs_of(ranked: list[tuple[int, float]]) -> list[str]:
+        return doc_ranking([Path(snap.documents[snap.doc_of(r)]["filename"]).stem for r, _ in ranked])
+
+    def ndcg(runs: dict[str, list[str]], qs: dict[str, str]) -> float:
+        return sum(ndcg_at(runs[q], qrels[q]) for q in qs) / len(qs)
+
+    rows = []
+    for prf, sparse in sparse_runs.items():
+        rows.append(("sparse", prf, 0, 0.0, False, ndcg({q: docs_of(sparse[q]) for q in dev}, dev)))
+        for k in (5, 10, 20, 40, 60, 100):
+            for dw in (0.5, 0.75, 1.0, 1.5, 2.0):
+                for doc_level in (False, True):
+                    fuse = (lambda lists, w, kk: doc_fuse(snap, lists, w, kk)) if doc_level else rrf_fuse
+                    runs = {q: docs_of(fuse([dense[q], sparse[q]], [dw, 1.0], k)) for q in dev}
+                    rows.append(("hybrid", prf, k, dw, doc_level, ndcg(runs, dev)))
+    rows.sort(key=lambda r: -r[-1])
+    print("\nTuning on the dev half (odd query ids), best first:")
+    print(f"  {'mode':<7} {'prf docs/terms/w/idf':<24} {'k':>4} {'dense_w':>7} {'doc-level':>9} {'dev nDCG@10':>11}")
+    for mode, prf, k, dw, dl, score_ in rows[:12]:
+        print(f"  {mode:<7} {prf!s:<24} {k:>4} {dw:>7} {dl!s:>9} {score_:>11.4f}")
+    best = rows[0]
+    _, prf, k, dw, dl, _ = best
+    fuse = (lambda lists, w, kk: doc_fuse(snap, lists, w, kk)) if dl else rrf_fuse
+    test_runs = {q: docs_of(fuse([dense[q], sparse_runs[prf][q]], [dw, 1.0], k)) for q in test}
+    bm25_test = {q: docs_of(sparse_runs[(0, 10, 0.5, True)][q]) for q in test}
+    print(f"best on dev: prf={prf} k={k} dense_w={dw} doc_level={dl}")
+    print(f"held-out test half: BM25 {ndcg(bm25_test, test):.4f}, tuned hybrid {ndcg(test_runs, test):.4f}")
 
 
 def main() -> None:
@@ -178,11 +229,15 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
     parser.add_argument("--depth", type=int, default=300, help="chunks fetched per query (>= 100 documents)")
     parser.add_argument("--batch", type=int, default=100, help="files per upload request")
-    parser.add_argument("--tune", action="store_true", help="grid-search the RRF constant and weights")
+    parser.add_argument("--tune", action="store_true", help="grid-search fusion and feedback on the dev half")
     args = parser.parse_args()
 
     corpus, queries, qrels = load_beir(args.dataset)
-    print(f"{args.dataset.name}: {len(corpus)} documents, {len(queries)} judged queries")
+    dev, test = split(queries)
+    print(
+        f"{args.dataset.name}: {len(corpus)} documents, {len(queries)} judged queries "
+        f"({len(dev)} dev, {len(test)} test)"
+    )
     with (
         tempfile.TemporaryDirectory() as tmp,
         tools_server(Path(tmp)) as (url, headers),
@@ -190,27 +245,50 @@ def main() -> None:
     ):
         status = next(t["status"] for t in client.get("/api/tools/list").json()["tools"] if t["name"] == "rag_query")
         print(f"embedding {status['embedding_model']}; reranking: {status['reranking']}")
-        index_corpus(client, corpus, args.batch)
+        elapsed = index_corpus(client, corpus, args.batch)
+        print(f"ingestion: {len(corpus) / elapsed:.1f} documents/s through the HTTP API")
         modes = [
-            ("BM25 (bm25s)", {"mode": "sparse", "rerank": False}),
-            ("dense", {"mode": "dense", "rerank": False}),
-            ("hybrid (RRF)", {"mode": "hybrid", "rerank": False}),
+            ("BM25 (no feedback)", {"mode": "sparse", "rerank": False}, {"RAG_PRF_DOCS": "0"}),
+            ("BM25 + RM3", {"mode": "sparse", "rerank": False}, {}),
+            ("dense", {"mode": "dense", "rerank": False}, {}),
+            ("hybrid (default)", {"mode": "hybrid", "rerank": False}, {}),
         ]
         if status["reranking"]["enabled"]:
-            modes.append(("hybrid + rerank", {"mode": "hybrid", "rerank": True}))
-        raw: dict[str, dict[str, list[dict]]] = {}
+            modes.append(("hybrid + rerank", {"mode": "hybrid", "rerank": True}, {}))
         table = []
-        for label, extra in modes:
-            start = time.perf_counter()
-            raw[label] = run_queries(client, queries, args.depth, **extra)
-            per_query_ms = (time.perf_counter() - start) / len(queries) * 1000
-            runs = {q: doc_ranking([Path(r["filename"]).stem for r in res]) for q, res in raw[label].items()}
-            table.append((label, *score(runs, qrels), per_query_ms))
-    print(f"\n{'mode':<18} {'nDCG@10':>8} {'Recall@100':>11} {'ms/query':>9}")
-    for label, ndcg, rec, ms in table:
-        print(f"{label:<18} {ndcg:>8.4f} {rec:>11.4f} {ms:>9.1f}")
-    if args.tune:
-        tune(raw["dense"], raw["BM25 (bm25s)"], qrels)
+        for label, extra, env in modes:
+            if env:  # a setting of the server: a second server on the same DATA_DIR
+                with (
+                    tools_server(Path(tmp), env) as (url2, headers2),
+                    httpx.Client(base_url=url2, headers=headers2, timeout=3600) as other,
+                ):
+                    results, ms = timed_queries(other, queries, args.depth, **extra)
+            else:
+                results, ms = timed_queries(client, queries, args.depth, **extra)
+            runs = {q: doc_ranking([Path(r["filename"]).stem for r in res]) for q, res in results.items()}
+            table.append(
+                (
+                    label,
+                    score(runs, qrels)[0],
+                    score({q: runs[q] for q in dev}, qrels)[0],
+                    score({q: runs[q] for q in test}, qrels)[0],
+                    score(runs, qrels)[1],
+                    ms,
+                )
+            )
+        print(f"\n{'mode':<20} {'nDCG@10':>8} {'dev':>7} {'test':>7} {'Recall@100':>11} {'ms/query':>9}")
+        for label, ndcg, ndcg_dev, ndcg_test, rec, ms in table:
+            print(f"{label:<20} {ndcg:>8.4f} {ndcg_dev:>7.4f} {ndcg_test:>7.4f} {rec:>11.4f} {ms:>9.1f}")
+        if args.tune:
+            tune(Path(tmp), dev, test, qrels, args.depth)
+
+
+def timed_queries(
+    client: httpx.Client, queries: dict[str, str], depth: int, **extra: Any
+) -> tuple[dict[str, list[dict]], float]:
+    start = time.perf_counter()
+    results = run_queries(client, queries, depth, **extra)
+    return results, (time.perf_counter() - start) / len(queries) * 1000
 
 
 if __name__ == "__main__":

@@ -1,18 +1,19 @@
-"""RAG speed: indexing throughput and query latency at 10k and 100k chunks, over HTTP.
+"""RAG speed through the tools app's HTTP API: ingestion, incremental adds, query latency, memory.
 
-Two measurements, both through the tools app's HTTP API (uvicorn subprocess):
+Stage 1, real model: short documents (one paragraph, ~300 characters) uploaded 100 per
+request with the default embedder (ONNX Runtime when installed, else torch): documents/s
+and chunks/s end to end (parse, chunk, embed, index, commit).
 
-1. End-to-end indexing with the real all-MiniLM-L6-v2 on CPU (parse, chunk, embed,
-   index, commit) on a sample: embedding dominates, so this is the number to plan with.
-2. Scale: a collection grown to 10k and then 100k chunks of synthetic English-like text.
-   Embedding 100k chunks with MiniLM on 2 cores takes far longer than a benchmark should,
-   so at this stage documents get cheap pseudo-random 384-d unit vectors (same shape as
-   MiniLM's, so FAISS does identical work) while queries are still embedded by the real
-   MiniLM. Query latency is therefore real end to end (HTTP, query embedding, FAISS,
-   BM25, fusion); the indexing rate here is the pipeline without embedding.
+Stage 2, scale: a collection grown to 10k and then 100k chunks of English-like text.
+Embedding 100k chunks with MiniLM on 2 cores would take about an hour, so at this stage
+documents get cheap pseudo-random 384-d unit vectors (same shape as MiniLM's: FAISS does
+identical work) while queries, and the 100 documents added at the end, are embedded by
+the real model (their first line marks them). So: query latency is real end to end
+(HTTP, query embedding, FAISS over all segments, BM25, fusion); the growth rate is the
+pipeline without embedding; "add 100 docs" is real, embedding included.
 
-    .venv/bin/python bench/rag_speed.py                 # both stages, 10k and 100k
-    .venv/bin/python bench/rag_speed.py --sizes 10000   # quicker
+    .venv/bin/python bench/rag_speed.py            # 10k and 100k chunks (several minutes)
+    .venv/bin/python bench/rag_speed.py --quick    # 2k and 10k chunks; also BENCH_QUICK=1
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,32 +34,31 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rag_eval import API, DEFAULT_DATASET, tools_server
 
 DIM = 384
+REAL = "Real embedding sample"  # first line of documents the benchmark embeds for real
 
 
 class SyntheticDocEmbeddings(Embeddings):
-    """Pseudo-random unit vectors for documents, the real MiniLM for queries (see above)."""
+    """Pseudo-random unit vectors for bulk documents, the real model for the rest (above)."""
 
     def __init__(self) -> None:
-        from langchain_huggingface import HuggingFaceEmbeddings
-
         from settings import get_settings
+        from tools_service.rag.models import RagModels
 
-        self.queries = HuggingFaceEmbeddings(
-            model_name=get_settings().rag_embedding_model,
-            model_kwargs={"device": "cpu", "local_files_only": True},
-            encode_kwargs={"normalize_embeddings": True},
-        )
+        self.real = RagModels(get_settings())
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        if texts and texts[0].startswith(REAL):
+            return self.real.embed(texts)  # type: ignore[return-value]
         seed = int.from_bytes(hashlib.blake2b(texts[0].encode(), digest_size=4).digest(), "little") if texts else 0
         vectors = np.random.default_rng(seed).standard_normal((len(texts), DIM), dtype=np.float32)
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)  # type: ignore[return-value]
 
     def embed_query(self, text: str) -> list[float]:
-        return self.queries.embed_query(text)
+        return self.real.embed([text], queries=True)[0]  # type: ignore[return-value]
 
 
 def serve(host: str, port: int) -> None:
@@ -78,31 +80,41 @@ def vocabulary() -> list[str]:
     return sorted(words, key=lambda w: -words[w])
 
 
-def paragraphs(vocab: list[str], n: int, rng: random.Random) -> list[str]:
-    """~450-character paragraphs with Zipf-like word frequencies (one chunk each)."""
+def paragraphs(vocab: list[str], n: int, rng: random.Random, size: int = 450) -> list[str]:
+    """Paragraphs of about `size` characters with Zipf-like word frequencies (one chunk each)."""
     weights = [1 / (i + 1) for i in range(len(vocab))]
     out = []
     for _ in range(n):
         words: list[str] = []
-        while sum(len(w) + 1 for w in words) < 430:
+        while sum(len(w) + 1 for w in words) < size - 20:
             words.extend(rng.choices(vocab, weights, k=8))
-        out.append(" ".join(words)[:480].rsplit(" ", 1)[0] + ".")
+        out.append(" ".join(words)[: size + 30].rsplit(" ", 1)[0] + ".")
     return out
 
 
-def grow(client: httpx.Client, vocab: list[str], target: int, have: int, per_doc: int, rng: random.Random) -> float:
-    """Upload documents until the collection holds `target` chunks; returns chunks/s."""
-    start, added = time.perf_counter(), 0
+def upload(client: httpx.Client, collection: str, files: list[tuple[str, bytes]]) -> int:
+    resp = client.post(f"{API}/upload", data={"collection": collection}, files=[("files", f) for f in files])
+    resp.raise_for_status()
+    return int(resp.json()["metadata"]["chunks"])
+
+
+def short_docs(vocab: list[str], n: int, rng: random.Random, real: bool = False) -> list[tuple[str, bytes]]:
+    head = f"{REAL}\n" if real else ""
+    return [(f"short{i}.txt", (head + p).encode()) for i, p in enumerate(paragraphs(vocab, n, rng, 300))]
+
+
+def grow(client: httpx.Client, vocab: list[str], target: int, have: int, rng: random.Random) -> tuple[float, float]:
+    """Upload 20-chunk documents, 50 per request, until `target` chunks; (docs/s, chunks/s)."""
+    start, added, docs = time.perf_counter(), 0, 0
     while have + added < target:
-        n_docs = max(1, min(10, (target - have - added) // per_doc))
+        n_docs = max(1, min(50, (target - have - added) // 20))
         files = [
-            ("files", (f"doc{have + added}-{i}.txt", "\n\n".join(paragraphs(vocab, per_doc, rng)).encode()))
-            for i in range(n_docs)
+            (f"doc{have + added}-{i}.txt", "\n\n".join(paragraphs(vocab, 20, rng)).encode()) for i in range(n_docs)
         ]
-        resp = client.post(f"{API}/upload", data={"collection": "speed"}, files=files)
-        resp.raise_for_status()
-        added += resp.json()["metadata"]["chunks"]
-    return added / (time.perf_counter() - start)
+        added += upload(client, "speed", files)
+        docs += n_docs
+    elapsed = time.perf_counter() - start
+    return docs / elapsed, added / elapsed
 
 
 def latencies(client: httpx.Client, vocab: list[str], mode: str, n: int, rng: random.Random) -> tuple[float, float]:
@@ -118,51 +130,98 @@ def latencies(client: httpx.Client, vocab: list[str], mode: str, n: int, rng: ra
     return float(np.percentile(samples, 50)), float(np.percentile(samples, 95))
 
 
+def cpu_s(proc: subprocess.Popen[bytes]) -> float:
+    """CPU seconds the server has used (user + system, all threads): on a shared machine
+    documents per CPU-second says what an idle core would sustain, whatever the load."""
+    fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(proc: subprocess.Popen[bytes]) -> float:
+    for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--log-level", default="warning", help=argparse.SUPPRESS)
-    parser.add_argument("--sizes", default="10000,100000")
-    parser.add_argument("--sample", type=int, default=500, help="chunks indexed with the real model")
-    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_QUICK") == "1")
+    parser.add_argument("--sizes", default=None, help="chunk counts, comma-separated (default 10000,100000)")
+    parser.add_argument("--short-docs", type=int, default=None, help="short documents in stage 1 (default 500)")
+    parser.add_argument("--queries", type=int, default=None, help="queries per latency row (default 200)")
     args = parser.parse_args()
     if args.serve:
         serve(args.host, args.port)
         return
+    sizes = [int(s) for s in (args.sizes or ("2000,10000" if args.quick else "10000,100000")).split(",")]
+    n_short = args.short_docs or (200 if args.quick else 500)
+    n_queries = args.queries or (50 if args.quick else 200)
     rng = random.Random(0)
     vocab = vocabulary()
-    rows = []
+    report: list[tuple[str, str, str]] = []
+
+    procs: list[subprocess.Popen[bytes]] = []
     with (
         tempfile.TemporaryDirectory() as tmp,
-        tools_server(Path(tmp) / "real") as (url, headers),
+        tools_server(Path(tmp) / "real", procs=procs) as (url, headers),
         httpx.Client(base_url=url, headers=headers, timeout=3600) as client,
     ):
-        client.post(f"{API}/collections", json={"name": "speed"})
-        grow(client, vocab, 20, 0, 20, rng)  # loads the model
-        real_rate = grow(client, vocab, 20 + args.sample, 20, 50, rng)
-        print(f"end-to-end indexing with all-MiniLM-L6-v2 on CPU: {real_rate:.1f} chunks/s ({args.sample} chunks)")
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        tools_server(Path(tmp), command=[sys.executable, __file__, "--serve"]) as (url, headers),
-        httpx.Client(base_url=url, headers=headers, timeout=3600) as client,
-    ):
-        client.post(f"{API}/collections", json={"name": "speed"})
-        have = 0
-        for size in (int(s) for s in args.sizes.split(",")):
-            rate = grow(client, vocab, size, have, 1000, rng)
-            have = size
-            stats = {mode: latencies(client, vocab, mode, args.queries, rng) for mode in ("hybrid", "dense", "sparse")}
-            rows.append((size, rate, stats))
-            print(
-                f"{size} chunks: indexing (without embedding) {rate:.0f} chunks/s; "
-                + "; ".join(f"{m} p50 {p50:.1f} ms p95 {p95:.1f} ms" for m, (p50, p95) in stats.items()),
-                flush=True,
+        client.post(f"{API}/collections", json={"name": "short"})
+        upload(client, "short", short_docs(vocab, 20, rng))  # loads (and exports) the model
+        docs = short_docs(vocab, n_short, rng)
+        start, chunks, cpu0 = time.perf_counter(), 0, cpu_s(procs[0])
+        for i in range(0, len(docs), 100):
+            chunks += upload(client, "short", docs[i : i + 100])
+        elapsed, used = time.perf_counter() - start, cpu_s(procs[0]) - cpu0
+        cmd = "bench/rag_speed.py" + (" --quick" if args.quick else "")
+        report.append(
+            (
+                "ingestion, short docs, real model",
+                f"{n_short / elapsed:.1f} docs/s, {chunks / elapsed:.1f} chunks/s",
+                cmd,
             )
-    print(f"\n{'chunks':>8} {'index chunks/s':>15} " + " ".join(f"{m + ' p50/p95 ms':>22}" for m in rows[0][2]))
-    for size, rate, stats in rows:
-        print(f"{size:>8} {rate:>15.0f} " + " ".join(f"{p50:>13.1f} / {p95:>6.1f}" for p50, p95 in stats.values()))
+        )
+        report.append(("  the same per server CPU-second", f"{n_short / used:.1f} docs/CPU-s", cmd))
+        print(f"stage 1: {n_short} short documents in {elapsed:.1f} s", flush=True)
+
+    procs.clear()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        tools_server(Path(tmp), command=[sys.executable, __file__, "--serve"], procs=procs) as (url, headers),
+        httpx.Client(base_url=url, headers=headers, timeout=3600) as client,
+    ):
+        client.post(f"{API}/collections", json={"name": "speed"})
+        latencies(client, vocab, "hybrid", 1, rng)  # loads the query model
+        base_mb, have = rss_mb(procs[0]), 0
+        for size in sizes:
+            docs_s, chunks_s = grow(client, vocab, size, have, rng)
+            have = size
+            report.append(
+                (f"growth to {size} chunks (no embedding)", f"{docs_s:.1f} docs/s, {chunks_s:.0f} chunks/s", cmd)
+            )
+            for mode in ("hybrid", "dense", "sparse"):
+                p50, p95 = latencies(client, vocab, mode, n_queries, rng)
+                report.append((f"{mode} query at {size} chunks", f"p50 {p50:.1f} ms, p95 {p95:.1f} ms", cmd))
+            stats = client.get(f"{API}/collections/speed/stats").json()["data"]
+            print(f"{size} chunks: {len(stats['segments'])} segments, {stats['merges']} merges", flush=True)
+        grown_mb = rss_mb(procs[0])
+        report.append(
+            ("memory (server RSS growth) per 100k chunks", f"{(grown_mb - base_mb) * 100_000 / have:.0f} MB", cmd)
+        )
+        extra = short_docs(vocab, 100, rng, real=True)
+        start, cpu0 = time.perf_counter(), cpu_s(procs[0])
+        upload(client, "speed", extra)
+        took, used = time.perf_counter() - start, cpu_s(procs[0]) - cpu0
+        report.append((f"add 100 short docs to {have} chunks (real model)", f"{took:.2f} s ({used:.2f} CPU-s)", cmd))
+
+    print(f"\n{'measure':<48} {'result':<32} command")
+    for label, value, command in report:
+        print(f"{label:<48} {value:<32} {command}")
 
 
 if __name__ == "__main__":

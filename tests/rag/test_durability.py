@@ -56,7 +56,9 @@ def test_concurrent_uploads_queries_and_deletes_lose_nothing(rag_server: ServerF
 
     # what is on disk is exactly what was committed: a fresh load agrees
     snap = store.load(settings.data_dir / "rag" / "alice" / "kb")
-    assert set(snap.documents) == set(added) and snap.index is not None and snap.index.ntotal == snap.size == 24
+    assert set(snap.documents) == set(added) and snap.size == 24
+    assert sum(v.live_rows for v in snap.views) == 24
+    assert all(v.segment.index.ntotal == v.segment.size for v in snap.views)
 
 
 def test_embedder_crash_mid_upload_keeps_previous_index(rag_server: ServerFactory, settings: Settings) -> None:
@@ -97,15 +99,17 @@ def test_crash_before_manifest_replace_keeps_previous_index(
         resp = alice.upload("kb", {"second.txt": b"the second document mentions zebras"})
         assert resp.status_code >= 500
         monkeypatch.setattr(store.os, "replace", real_replace)
-        assert len(list(path.glob("index-*.faiss"))) == 2  # the new index was written, never committed
+        assert len(list(path.glob("seg-*"))) == 2  # the new segment was written, never committed
 
     with rag_server() as server:  # restart on the same DATA_DIR
         alice = server.client()
         assert [d["filename"] for d in alice.documents("kb")] == ["first.txt"]
         assert alice.results("kb", "giraffes")[0]["filename"] == "first.txt"
         assert alice.upload("kb", {"third.txt": b"third mentions okapis"}).status_code == 200
-        assert len(list(path.glob("index-*.faiss"))) == 1  # leftovers collected
-        assert len(list((path / "docs").iterdir())) == 4  # two documents, .json + .npy each
+        assert len(list(path.glob("seg-*"))) == 2  # the uncommitted segment was collected
+        assert not list(path.glob(".tmp-*"))
+        assert {d["filename"] for d in alice.documents("kb")} == {"first.txt", "third.txt"}
+        assert all(r["filename"] != "second.txt" for r in alice.results("kb", "zebras", top_k=5))
 
 
 def test_restart_reloads_collections(rag_server: ServerFactory, settings: Settings) -> None:
@@ -153,8 +157,8 @@ def test_approximate_indexes(rag_server: ServerFactory, data_dir: Path, index_ty
         assert "tokenextraq" in alice.results("big", "tokenextraq", top_k=1)[0]["text"]
     snap = store.load(data_dir / "rag" / "alice" / "big")
     expected = "IndexIVFFlat" if index_type == "IVF" else "IndexHNSWFlat"
-    assert snap.index is not None
-    assert type(snap.index).__name__ == expected and snap.index.ntotal == snap.size > 1024
+    big = max(snap.views, key=lambda v: v.segment.size).segment
+    assert type(big.index).__name__ == expected and big.index.ntotal == big.size > 1024
 
 
 def test_damaged_storage_answers_503_not_500(rag_server: ServerFactory, settings: Settings) -> None:

@@ -8,6 +8,8 @@ Why this shape:
   Before each operation the manifest is stat'ed, so a commit by another worker is seen.
 - All CPU work (embedding, FAISS, BM25, file I/O) runs in worker threads, never on the
   event loop. Models (embeddings, cross-encoder, LLM) load lazily, once.
+- An upload's new segment is built before the lock too; the commit only renames it into
+  place and rewrites the manifest. Merges run in the background (see `merging`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import re
 import shutil
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,18 +32,17 @@ from langchain_core.language_models import BaseChatModel
 from core.errors import APIError
 from settings import Settings
 from tools_service.rag import store
-from tools_service.rag.chunking import chunk_text
-from tools_service.rag.expand import expand_query
+from tools_service.rag.ingest import ParsedFile, ProgressFn, prepare
+from tools_service.rag.jobs import JobStore
+from tools_service.rag.merging import Merger
 from tools_service.rag.models import RagModels
-from tools_service.rag.retrieve import RetrievalParams, rank, rerank
+from tools_service.rag.querying import run_query
 
 __all__ = ["RagEngine", "COLLECTION_RE", "ParsedFile"]
 
 log = logging.getLogger(__name__)
 
 COLLECTION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-EXPANSION_TIMEOUT_S = 30.0
-MAX_CANDIDATES = 2000
 
 
 def _manifest_key(path: Path) -> tuple[int, int]:
@@ -51,13 +51,6 @@ def _manifest_key(path: Path) -> tuple[int, int]:
     if key == (0, 0):
         raise APIError(404, f"collection {path.name!r} not found", code="collection_not_found")
     return key
-
-
-@dataclass(frozen=True)
-class ParsedFile:
-    filename: str
-    size: int
-    text: str
 
 
 class RagEngine:
@@ -74,6 +67,8 @@ class RagEngine:
         self.models = RagModels(settings, embeddings=embeddings, llm=llm, reranker=reranker)
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._cache: dict[tuple[str, str], store.Snapshot] = {}
+        self.merger = Merger(self)
+        self.jobs = JobStore(self.root)
 
     @property
     def embedding_model_name(self) -> str:
@@ -110,15 +105,15 @@ class RagEngine:
         async with self._lock(user, name):
             cached = self._cache.get((user, name))
             if cached is None or cached.key != store.manifest_key(path):
-                cached = await asyncio.to_thread(self._load_locked, path)
+                cached = await asyncio.to_thread(self._load_locked, path, cached)
                 self._cache[(user, name)] = cached
         return path, cached
 
-    def _load_locked(self, path: Path) -> store.Snapshot:
+    def _load_locked(self, path: Path, previous: store.Snapshot | None = None) -> store.Snapshot:
         with self._file_lock(path):
             _manifest_key(path)
             try:
-                return store.load(path)
+                return store.load(path, previous)
             except (OSError, ValueError, KeyError, RuntimeError) as exc:  # RuntimeError: FAISS read errors
                 log.exception("collection %s could not be loaded", path)
                 raise APIError(
@@ -175,11 +170,15 @@ class RagEngine:
 
     # -- documents ------------------------------------------------------------------
 
-    async def add_documents(self, user: str, name: str, files: list[ParsedFile]) -> list[dict[str, Any]]:
-        """Chunk and embed outside the lock, then commit all files at once (or none)."""
+    async def add_documents(
+        self, user: str, name: str, files: list[ParsedFile], progress: ProgressFn | None = None
+    ) -> list[dict[str, Any]]:
+        """Chunk, embed and build the new segment outside the lock, then commit all files
+        at once (or none). The cost is that of the upload, whatever the collection's size."""
         path, snap = await self._snapshot(user, name)
-        new_docs = await asyncio.to_thread(self._prepare, files)
+        new_docs = await asyncio.to_thread(prepare, self.models, self.settings, files, progress)
         dims = {d.embeddings.shape[1] for d in new_docs}
+        tmp, segment = await asyncio.to_thread(store.new_segment, path, new_docs, snap.index_type)
 
         def add(current: store.Snapshot) -> store.Snapshot:
             if current.dim is not None and dims - {current.dim}:
@@ -189,26 +188,15 @@ class RagEngine:
                     "by another model; re-create it",
                     code="embedding_mismatch",
                 )
-            return store.commit_add(path, current, new_docs)
+            return store.commit_add(path, current, new_docs, tmp, segment)
 
-        await self._commit(user, name, snap, add)
+        try:
+            await self._commit(user, name, snap, add)
+        finally:
+            if tmp.exists():  # not committed
+                await asyncio.to_thread(shutil.rmtree, tmp, True)
+        await self._after_commit(user, name)
         return [{"id": d.id, "filename": d.filename, "chunks": len(d.texts)} for d in new_docs]
-
-    def _prepare(self, files: list[ParsedFile]) -> list[store.NewDocument]:
-        """Chunk every file, then embed all chunks in one call: batches stay full when a
-        request carries many small files, instead of one short batch per file."""
-        s = self.settings
-        chunked = [
-            chunk_text(f.text, s.rag_chunking_strategy, s.rag_chunk_size, s.rag_chunk_overlap, embed=self.models.embed)
-            for f in files
-        ]
-        vectors = self.models.embed([text for texts in chunked for text in texts])
-        out, start = [], 0
-        for f, texts in zip(files, chunked, strict=True):
-            end = start + len(texts)
-            out.append(store.NewDocument(uuid.uuid4().hex, f.filename, f.size, texts, vectors[start:end]))
-            start = end
-        return out
 
     async def _commit(
         self, user: str, name: str, snap: store.Snapshot, change: Callable[[store.Snapshot], store.Snapshot]
@@ -220,11 +208,37 @@ class RagEngine:
 
         def locked(cached: store.Snapshot) -> store.Snapshot:
             with self._file_lock(path):
-                return change(cached if cached.key == _manifest_key(path) else store.load(path))
+                return change(cached if cached.key == _manifest_key(path) else store.load(path, cached))
 
         async with self._lock(user, name):
             cached = self._cache.get((user, name), snap)
             self._cache[(user, name)] = await asyncio.to_thread(locked, cached)
+
+    async def optimize(self, user: str, name: str) -> None:
+        """Merge all segments into one now (deleted documents' chunks are dropped from disk)."""
+        await self._snapshot(user, name)
+        await self.merger.optimize(user, name)
+
+    async def stats(self, user: str, name: str) -> dict[str, Any]:
+        _, snap = await self._snapshot(user, name)
+        return {
+            "documents": len(snap.documents),
+            "chunks": snap.size,
+            "segments": [
+                {
+                    "name": v.segment.name,
+                    "rows": v.segment.size,
+                    "live_rows": v.live_rows,
+                    "deleted_documents": len(v.deleted),
+                }
+                for v in snap.views
+            ],
+            "merges": self.merger.merges,
+        }
+
+    async def close(self) -> None:
+        await self.jobs.close()
+        await self.merger.close()
 
     async def list_documents(self, user: str, name: str) -> list[dict[str, Any]]:
         _, snap = await self._snapshot(user, name)
@@ -239,6 +253,16 @@ class RagEngine:
             return store.commit_delete(path, current, doc_id)
 
         await self._commit(user, name, snap, delete)
+        await self._after_commit(user, name)
+
+    async def _after_commit(self, user: str, name: str) -> None:
+        """Merge if the policy asks: in the background, or before answering when
+        RAG_MERGE_IN_BACKGROUND is off (deterministic, for tests and batch jobs)."""
+        if self.settings.rag_merge_in_background:
+            self.merger.schedule(user, name)
+        else:
+            while await self.merger.merge_once(user, name):
+                pass
 
     # -- queries --------------------------------------------------------------------
 
@@ -252,56 +276,5 @@ class RagEngine:
         mode: str | None = None,
         use_rerank: bool | None = None,
     ) -> list[dict[str, Any]]:
-        s = self.settings
         _, snap = await self._snapshot(user, name)
-        top_k = top_k or s.rag_top_k
-        if not snap.size:
-            return []
-        queries = [query]
-        if s.rag_use_multi_query:
-            llm = await self._llm_or_none()
-            if llm is not None:
-                queries += await expand_query(llm, query, s.rag_multi_query_count, EXPANSION_TIMEOUT_S)
-        do_rerank = self.reranking_enabled if use_rerank is None else (use_rerank and self.reranking_enabled)
-        params = RetrievalParams(
-            mode=mode or ("hybrid" if s.rag_use_hybrid else "dense"),
-            top_k=top_k,
-            candidates=min(MAX_CANDIDATES, max(2 * top_k, s.rag_rerank_top_n if do_rerank else 0, 50)),
-            rrf_k=s.rag_rrf_k,
-            dense_weight=s.rag_dense_weight,
-            sparse_weight=s.rag_sparse_weight,
-            min_similarity=s.rag_min_score_threshold,
-        )
-        return await asyncio.to_thread(self._search, snap, queries, params, do_rerank)
-
-    async def _llm_or_none(self) -> BaseChatModel | None:
-        try:
-            return await self.models.llm()
-        except Exception as exc:
-            log.warning("no LLM for multi-query expansion: %s", exc)
-            return None
-
-    def _search(
-        self, snap: store.Snapshot, queries: list[str], params: RetrievalParams, do_rerank: bool
-    ) -> list[dict[str, Any]]:
-        qvecs = self.models.embed(queries, queries=True)
-        if snap.dim is not None and qvecs.shape[1] != snap.dim:
-            raise APIError(
-                409,
-                f"collection was indexed with {snap.dim}-dimensional embeddings by another model; re-create it",
-                code="embedding_mismatch",
-            )
-        hits = rank(snap, queries, qvecs, params)
-        if do_rerank and hits:
-            hits = rerank(snap, queries[0], hits, self.models.reranker(), self.settings.rag_rerank_top_n)
-        return [
-            {
-                "document_id": snap.row_doc[h.row],
-                "filename": snap.documents[snap.row_doc[h.row]]["filename"],
-                "chunk_id": snap.chunk_ids[h.row],
-                "text": snap.texts[h.row],
-                "score": round(h.score, 6),
-                "similarity": round(h.similarity, 6),
-            }
-            for h in hits[: params.top_k]
-        ]
+        return await run_query(self.models, self.settings, snap, query, top_k, mode=mode, use_rerank=use_rerank)

@@ -2,9 +2,8 @@
 
 RAG_INDEX_TYPE picks the structure: `Flat` (exact; the default, fast enough to 100k
 chunks), `HNSW` (graph, approximate, no training) or `IVF` (clustered, approximate).
-IVF needs training data, so a collection stays Flat until it has `IVF_MIN_VECTORS`
-vectors, and is retrained whenever it outgrows its cluster count; otherwise new vectors
-are added to a clone so readers of the old index are never disturbed.
+Each segment has its own index, built once (segments are immutable). IVF needs
+training data, so a segment smaller than `IVF_MIN_VECTORS` is Flat.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-__all__ = ["build_index", "extend_index", "search", "IVF_MIN_VECTORS"]
+__all__ = ["build_index", "exclusion_params", "search", "IVF_MIN_VECTORS"]
 
 IVF_MIN_VECTORS = 1024
 HNSW_M = 32
@@ -55,29 +54,25 @@ def build_index(kind: str, vectors: np.ndarray) -> faiss.Index:
     return index
 
 
-def extend_index(index: faiss.Index | None, kind: str, all_vectors: np.ndarray, n_new: int) -> faiss.Index:
-    """An index over `all_vectors`, whose last `n_new` rows are new; `index` is not modified."""
-    n = all_vectors.shape[0]
-    if index is None or index.ntotal != n - n_new or index.d != all_vectors.shape[1]:
-        return build_index(kind, all_vectors)
-    if kind == "IVF":
-        ivf = faiss.try_extract_index_ivf(index) if not isinstance(index, faiss.IndexFlat) else None
-        if ivf is None and n >= IVF_MIN_VECTORS:
-            return build_index(kind, all_vectors)
-        if ivf is not None and ivf.nlist < _nlist(n) // 2:
-            return build_index(kind, all_vectors)
-    _build_threads()
-    clone: Any = faiss.clone_index(index)
-    if kind == "HNSW":
-        graph: Any = faiss.downcast_index(clone)
-        graph.hnsw.efSearch = HNSW_EF_SEARCH
-    elif isinstance(index, faiss.IndexIVFFlat):
-        faiss.extract_index_ivf(clone).nprobe = faiss.extract_index_ivf(index).nprobe
-    clone.add(all_vectors[n - n_new :])
-    return clone
+def exclusion_params(index: faiss.Index, rows: np.ndarray) -> Any:
+    """Search parameters that skip `rows` (tombstoned chunks), of the type `index`
+    expects; the selector objects ride along on the parameters so they stay alive."""
+    batch = faiss.IDSelectorBatch(np.ascontiguousarray(rows, dtype=np.int64))
+    selector = faiss.IDSelectorNot(batch)
+    inner: Any = faiss.downcast_index(index)
+    api: Any = faiss  # the SWIG stubs do not declare these classes' keyword arguments
+    params: Any
+    if isinstance(inner, faiss.IndexHNSW):
+        params = api.SearchParametersHNSW(sel=selector, efSearch=inner.hnsw.efSearch)
+    elif isinstance(inner, faiss.IndexIVF):
+        params = api.SearchParametersIVF(sel=selector, nprobe=inner.nprobe)
+    else:
+        params = api.SearchParameters(sel=selector)
+    params.keepalive = (batch, selector)
+    return params
 
 
-def search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def search(index: faiss.Index, queries: np.ndarray, k: int, params: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """Top-k (cosine, row) per query. One OpenMP thread: on 2 cores, measured faster for
     single queries, and concurrent requests already use the other core."""
     faiss.omp_set_num_threads(1)
@@ -85,5 +80,5 @@ def search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray,
     if k <= 0:
         empty = np.empty((queries.shape[0], 0))
         return empty.astype(np.float32), empty.astype(np.int64)
-    scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+    scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
     return scores, ids

@@ -1,90 +1,67 @@
-"""One collection on disk, and its immutable in-memory snapshot.
+"""One collection on disk (a manifest over immutable segments) and its in-memory snapshot.
 
 Layout of `DATA_DIR/rag/<user>/<collection>/`:
-- `manifest.json`: the committed state (documents in row order, index file, version).
-- `docs/<id>.json` + `docs/<id>.npy`: one document's chunks and their embeddings,
-  written once and never changed.
-- `index-<version>.faiss`: the FAISS index of that version.
+- `manifest.json`: the committed state: documents, and the segments in order, each with
+  its tombstones (ids of documents deleted from it but still physically inside).
+- `seg-<id>/`: one immutable segment (see `segment`).
 
-A commit writes every new file under a temporary name, `os.replace`s it into place,
-and only then replaces the manifest, so a crash at any point leaves the previous
-manifest naming files that are all still there: the previous index stays usable.
-Files no manifest names (a crashed upload's leftovers, old index versions, deleted
-documents) are removed at the next commit. Deleting a document rebuilds the index from
-the stored embeddings of the rest (no re-embedding), so deleted text cannot come back.
+Costs follow the change, not the collection: an upload writes one new segment; a delete
+rewrites only the manifest (a tombstone; a segment whose documents are all deleted is
+dropped at once). Queries skip tombstoned rows (a FAISS ID selector, a BM25 mask), so a
+deleted document's text cannot be found; a merge then removes it physically. Merges
+(`plan_merge`) keep the number of segments logarithmic in the collection's size, the
+way Lucene's tiered policy does: `factor` segments of one size tier become one segment
+of the next tier, so each chunk is rewritten about log_factor(N) times in all.
 
-Snapshots are never mutated: a commit builds a new one, readers keep using the old one
-until they finish. Callers serialise commits per collection (see `engine`).
+Commits: new segment folders are built under `.tmp-*` names (files fsync'ed), renamed
+into place, and only then is the manifest replaced (atomically, fsync'ed). A crash at
+any point leaves the previous manifest naming segments that are all still there.
+Folders no manifest names (a crashed commit's, merged-away segments) are removed by the
+next commit. Snapshots are never mutated; callers serialise commits (see `engine`).
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
+import math
 import os
-import re
+import shutil
 import tempfile
 import time
-from collections.abc import Callable
+import uuid
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import bm25s
-import faiss
 import numpy as np
-from bm25s.stopwords import STOPWORDS_EN
 
-from tools_service.rag.index import build_index, extend_index
+from tools_service.rag import segment as seg_io
+from tools_service.rag.index import exclusion_params
+from tools_service.rag.segment import Segment, SegmentDoc
 
 __all__ = [
     "NewDocument",
+    "SegmentView",
     "Snapshot",
     "init_collection",
     "load",
     "commit_add",
     "commit_delete",
+    "plan_merge",
+    "build_merged",
+    "commit_merge",
     "manifest_key",
-    "tokenize",
+    "MANIFEST",
 ]
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-FORMAT = 1
-_WORD = re.compile(r"[a-z0-9]+")
-_STOP = frozenset(STOPWORDS_EN)
-
-
-def _minimal_stem(word: str) -> str:
-    """Lucene's English minimal (plural) stemmer: the fallback without PyStemmer."""
-    if len(word) < 3 or word[-1] != "s":
-        return word
-    if word.endswith("ies") and not word.endswith(("eies", "aies")):
-        return word[:-3] + "y"
-    if word.endswith("es") and not word.endswith(("aes", "ees", "oes")):
-        return word[:-1]
-    if not word.endswith(("us", "ss")):
-        return word[:-1]
-    return word
-
-
-def _snowball() -> Callable[[list[str]], list[str]]:
-    try:
-        import Stemmer
-    except ImportError:
-        log.warning("PyStemmer is not installed; BM25 uses a plural-only stemmer (lower recall)")
-        return lambda words: [_minimal_stem(w) for w in words]
-    return Stemmer.Stemmer("english").stemWords  # type: ignore[no-any-return]
-
-
-_STEM_WORDS = _snowball()
-
-
-def tokenize(text: str) -> list[str]:
-    """BM25 terms: lower-cased words, English stop words dropped, Snowball-stemmed
-    (on cranfield, stemming lifts BM25 nDCG@10 from 0.34 to 0.36 at document level)."""
-    return list(_STEM_WORDS([w for w in _WORD.findall(text.lower()) if w not in _STOP]))
+FORMAT = 2
+STALE_TMP_S = 3600.0  # a `.tmp-*` folder this old belongs to no live commit
 
 
 @dataclass(frozen=True)
@@ -94,6 +71,31 @@ class NewDocument:
     size: int
     texts: list[str]
     embeddings: np.ndarray
+    index_texts: list[str] | None = None  # what BM25 indexes (default: `texts`)
+
+
+@dataclass(frozen=True)
+class SegmentView:
+    """A segment as one snapshot sees it: its tombstones and where its rows start."""
+
+    segment: Segment
+    deleted: frozenset[str]
+    offset: int
+    live: np.ndarray | None = None  # bool per row; None = nothing deleted
+    params: Any = None  # FAISS search parameters that skip the deleted rows
+
+    @staticmethod
+    def make(segment: Segment, deleted: frozenset[str], offset: int) -> SegmentView:
+        deleted = deleted & frozenset(segment.docs)
+        if not deleted:
+            return SegmentView(segment, deleted, offset)
+        gone = np.fromiter((d in deleted for d in segment.docs), dtype=bool, count=len(segment.docs))
+        live = ~gone[segment.row_doc]
+        return SegmentView(segment, deleted, offset, live, exclusion_params(segment.index, np.flatnonzero(~live)))
+
+    @property
+    def live_rows(self) -> int:
+        return self.segment.size if self.live is None else int(self.live.sum())
 
 
 @dataclass(frozen=True)
@@ -102,18 +104,54 @@ class Snapshot:
     dim: int | None = None
     index_type: str = "Flat"
     embedding_model: str = ""
-    documents: dict[str, dict[str, Any]] = field(default_factory=dict)  # row order
-    texts: list[str] = field(default_factory=list)
-    chunk_ids: list[str] = field(default_factory=list)
-    row_doc: list[str] = field(default_factory=list)
-    embeddings: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
-    index: faiss.Index | None = None
-    bm25: bm25s.BM25 | None = None
+    documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    views: tuple[SegmentView, ...] = ()
     key: tuple[int, int] = (0, 0)
 
     @property
     def size(self) -> int:
-        return len(self.texts)
+        """Live chunks (tombstoned ones excluded)."""
+        return sum(int(d["chunks"]) for d in self.documents.values())
+
+    @cached_property
+    def n_rows(self) -> int:
+        return sum(v.segment.size for v in self.views)
+
+    @cached_property
+    def avgdl(self) -> float:
+        total = sum(float(v.segment.sparse.lengths.sum()) for v in self.views)
+        return total / max(1, self.n_rows)
+
+    @cached_property
+    def _offsets(self) -> list[int]:
+        return [v.offset for v in self.views]
+
+    def locate(self, row: int) -> tuple[SegmentView, int]:
+        view = self.views[bisect.bisect_right(self._offsets, row) - 1]
+        return view, row - view.offset
+
+    def doc_of(self, row: int) -> str:
+        view, local = self.locate(row)
+        return view.segment.docs[int(view.segment.row_doc[local])]
+
+    def chunk_id(self, row: int) -> str:
+        view, local = self.locate(row)
+        return f"{view.segment.docs[int(view.segment.row_doc[local])]}:{int(view.segment.chunk_no[local])}"
+
+    def text(self, row: int) -> str:
+        view, local = self.locate(row)
+        return view.segment.texts[local]
+
+    def vectors(self, rows: np.ndarray) -> np.ndarray:
+        out = np.empty((len(rows), self.dim or 0), dtype=np.float32)
+        for i, row in enumerate(rows):
+            view, local = self.locate(int(row))
+            out[i] = view.segment.vectors[local]
+        return out
+
+    @cached_property
+    def doc_segment(self) -> dict[str, str]:
+        return {d: v.segment.name for v in self.views for d in v.segment.docs if d not in v.deleted}
 
 
 def manifest_key(path: Path) -> tuple[int, int]:
@@ -125,19 +163,11 @@ def manifest_key(path: Path) -> tuple[int, int]:
     return (st.st_ino, st.st_mtime_ns)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(target: Path, write: Any) -> None:
+def _atomic_write(target: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            write(fh)
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
@@ -146,145 +176,103 @@ def _atomic_write(target: Path, write: Any) -> None:
         raise
 
 
-def _write_index(index: faiss.Index, target: Path) -> None:
-    _atomic_write(target, lambda fh: fh.write(faiss.serialize_index(index).tobytes()))
-
-
-def _read_index(path: Path) -> faiss.Index:
-    return faiss.deserialize_index(np.frombuffer(path.read_bytes(), dtype=np.uint8))
+def _manifest(
+    snap: Snapshot, version: int, dim: int | None, docs: dict[str, Any], views: list[SegmentView]
+) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "version": version,
+        "dim": dim,
+        "index_type": snap.index_type,
+        "embedding_model": snap.embedding_model,
+        "documents": list(docs.values()),
+        "segments": [{"name": v.segment.name, "rows": v.segment.size, "deleted": sorted(v.deleted)} for v in views],
+    }
 
 
 def init_collection(path: Path, index_type: str, embedding_model: str) -> None:
-    (path / "docs").mkdir(parents=True, exist_ok=True)
-    manifest: dict[str, Any] = {
-        "format": FORMAT,
-        "version": 0,
-        "dim": None,
-        "index_type": index_type,
-        "embedding_model": embedding_model,
-        "index_file": None,
-        "documents": [],
-    }
-    _atomic_write(path / MANIFEST, lambda fh: fh.write(json.dumps(manifest).encode()))
-    _fsync_dir(path)
+    path.mkdir(parents=True, exist_ok=True)
+    empty = Snapshot(index_type=index_type, embedding_model=embedding_model)
+    _atomic_write(path / MANIFEST, json.dumps(_manifest(empty, 0, None, {}, [])).encode())
+    seg_io.fsync_dir(path)
 
 
-def _bm25(texts: list[str]) -> bm25s.BM25 | None:
-    if not texts:
-        return None
-    retriever = bm25s.BM25(k1=1.2, b=0.75)
-    retriever.index([tokenize(t) or ["\x00"] for t in texts], show_progress=False)
-    return retriever
+def _views(entries: list[tuple[Segment, frozenset[str]]]) -> tuple[SegmentView, ...]:
+    out, offset = [], 0
+    for segment, deleted in entries:
+        out.append(SegmentView.make(segment, deleted, offset))
+        offset += segment.size
+    return tuple(out)
 
 
-def _append_rows(texts: list[str], chunk_ids: list[str], row_doc: list[str], doc_id: str, chunks: list[str]) -> None:
-    """Add one document's chunks as rows (chunk id `<doc>:<n>`, in document order)."""
-    texts.extend(chunks)
-    chunk_ids.extend(f"{doc_id}:{i}" for i in range(len(chunks)))
-    row_doc.extend([doc_id] * len(chunks))
-
-
-def _snapshot(
-    manifest: dict[str, Any],
-    docs: dict[str, dict[str, Any]],
-    texts: list[str],
-    chunk_ids: list[str],
-    row_doc: list[str],
-    embeddings: np.ndarray,
-    index: faiss.Index | None,
-    bm25: bm25s.BM25 | None,
-    key: tuple[int, int],
-) -> Snapshot:
+def _snapshot_from(manifest: dict[str, Any], views: tuple[SegmentView, ...], key: tuple[int, int]) -> Snapshot:
     return Snapshot(
         version=manifest["version"],
         dim=manifest["dim"],
         index_type=manifest["index_type"],
         embedding_model=manifest.get("embedding_model", ""),
-        documents=docs,
-        texts=texts,
-        chunk_ids=chunk_ids,
-        row_doc=row_doc,
-        embeddings=embeddings,
-        index=index,
-        bm25=bm25,
+        documents={d["id"]: d for d in manifest["documents"]},
+        views=views,
         key=key,
     )
 
 
-def load(path: Path) -> Snapshot:
-    """The committed state of the collection at `path` (rebuilding a missing index)."""
+def load(path: Path, previous: Snapshot | None = None) -> Snapshot:
+    """The committed state at `path`; segments already in `previous` are reused, so a
+    worker that sees another's commit loads only the new segments."""
     key = manifest_key(path)
     manifest: dict[str, Any] = json.loads((path / MANIFEST).read_text())
-    docs: dict[str, dict[str, Any]] = {}
-    texts: list[str] = []
-    chunk_ids: list[str] = []
-    row_doc: list[str] = []
-    blocks: list[np.ndarray] = []
-    for doc in manifest["documents"]:
-        chunks = json.loads((path / "docs" / f"{doc['id']}.json").read_text())
-        blocks.append(np.load(path / "docs" / f"{doc['id']}.npy"))
-        docs[doc["id"]] = doc
-        _append_rows(texts, chunk_ids, row_doc, doc["id"], chunks)
-    dim = manifest["dim"] or 0
-    embeddings = np.concatenate(blocks).astype(np.float32) if blocks else np.zeros((0, dim), np.float32)
-    index = None
-    if manifest["index_file"] and (path / manifest["index_file"]).exists():
-        index = _read_index(path / manifest["index_file"])
-    if texts and (index is None or index.ntotal != len(texts)):
-        log.warning("rebuilding the index of %s from stored embeddings", path)
-        index = build_index(manifest["index_type"], embeddings)
-    return _snapshot(manifest, docs, texts, chunk_ids, row_doc, embeddings, index, _bm25(texts), key)
+    if manifest.get("format", 1) < FORMAT:
+        from tools_service.rag.migrate import migrate_v1
+
+        manifest = migrate_v1(path, manifest)
+        key = manifest_key(path)
+    known = {v.segment.name: v.segment for v in previous.views} if previous else {}
+    entries = [
+        (known.get(e["name"]) or seg_io.load(path / e["name"], manifest["index_type"]), frozenset(e["deleted"]))
+        for e in manifest["segments"]
+    ]
+    return _snapshot_from(manifest, _views(entries), key)
 
 
 def _commit(
-    path: Path,
-    old: Snapshot,
-    docs: dict[str, dict[str, Any]],
-    texts: list[str],
-    chunk_ids: list[str],
-    row_doc: list[str],
-    embeddings: np.ndarray,
-    index: faiss.Index | None,
+    path: Path, old: Snapshot, docs: dict[str, Any], views: tuple[SegmentView, ...], dim: int | None
 ) -> Snapshot:
-    version = old.version + 1
-    index_file = None
-    if index is not None and index.ntotal:
-        index_file = f"index-{version:08d}.faiss"
-        _write_index(index, path / index_file)
-    dim = int(embeddings.shape[1]) if embeddings.size else old.dim
-    manifest: dict[str, Any] = {
-        "format": FORMAT,
-        "version": version,
-        "dim": dim,
-        "index_type": old.index_type,
-        "embedding_model": old.embedding_model,
-        "index_file": index_file,
-        "documents": list(docs.values()),
-    }
-    _atomic_write(path / MANIFEST, lambda fh: fh.write(json.dumps(manifest).encode()))
-    _fsync_dir(path)
-    _collect_garbage(path, set(docs), index_file)
-    return _snapshot(manifest, docs, texts, chunk_ids, row_doc, embeddings, index, _bm25(texts), manifest_key(path))
+    manifest = _manifest(old, old.version + 1, dim, docs, list(views))
+    _atomic_write(path / MANIFEST, json.dumps(manifest).encode())
+    seg_io.fsync_dir(path)
+    _collect_garbage(path, {v.segment.name for v in views})
+    return _snapshot_from(manifest, views, manifest_key(path))
 
 
-def _collect_garbage(path: Path, live: set[str], index_file: str | None) -> None:
-    for item in path.glob("index-*.faiss"):
-        if item.name != index_file:
-            item.unlink(missing_ok=True)
-    for item in (path / "docs").iterdir():
-        if item.stem not in live:
-            item.unlink(missing_ok=True)
+def _collect_garbage(path: Path, live: set[str]) -> None:
+    now = time.time()
+    for item in path.iterdir():
+        if item.name.startswith("seg-") and item.name not in live:
+            shutil.rmtree(item, ignore_errors=True)
+        elif item.name.startswith(".tmp-") and now - item.stat().st_mtime > STALE_TMP_S:
+            shutil.rmtree(item, ignore_errors=True)
 
 
-def commit_add(path: Path, old: Snapshot, new_docs: list[NewDocument]) -> Snapshot:
-    """Append documents (their files first, then index, then manifest)."""
+def new_segment(path: Path, docs: list[NewDocument], index_type: str) -> tuple[Path, Segment]:
+    """Write the segment of an upload under a temporary name (no lock needed)."""
+    seg_id = uuid.uuid4().hex
+    tmp = path / f".tmp-{seg_id}"
+    items = [
+        SegmentDoc(d.id, d.texts, d.index_texts or d.texts, np.asarray(d.embeddings, dtype=np.float32)) for d in docs
+    ]
+    try:
+        return tmp, seg_io.write(tmp, f"seg-{seg_id}", items, index_type)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def commit_add(path: Path, old: Snapshot, new_docs: list[NewDocument], tmp: Path, segment: Segment) -> Snapshot:
+    """Commit an upload's segment: rename it into place, then replace the manifest."""
+    os.rename(tmp, path / segment.name)
     docs = dict(old.documents)
-    texts, chunk_ids, row_doc = list(old.texts), list(old.chunk_ids), list(old.row_doc)
-    blocks = [old.embeddings] if old.size else []
     for doc in new_docs:
-        vectors = np.ascontiguousarray(doc.embeddings, dtype=np.float32)
-        _atomic_write(path / "docs" / f"{doc.id}.npy", lambda fh, v=vectors: np.save(fh, v))  # type: ignore[misc]
-        _atomic_write(path / "docs" / f"{doc.id}.json", lambda fh, d=doc: fh.write(json.dumps(d.texts).encode()))  # type: ignore[misc]
         docs[doc.id] = {
             "id": doc.id,
             "filename": doc.filename,
@@ -292,22 +280,73 @@ def commit_add(path: Path, old: Snapshot, new_docs: list[NewDocument]) -> Snapsh
             "size": doc.size,
             "created_at": time.time(),
         }
-        _append_rows(texts, chunk_ids, row_doc, doc.id, doc.texts)
-        blocks.append(vectors)
-    embeddings = np.concatenate(blocks) if blocks else old.embeddings
-    n_new = len(texts) - old.size
-    index = extend_index(old.index, old.index_type, embeddings, n_new) if n_new else old.index
-    return _commit(path, old, docs, texts, chunk_ids, row_doc, embeddings, index)
+    views = (*old.views, SegmentView(segment, frozenset(), old.n_rows))
+    return _commit(path, old, docs, views, int(segment.vectors.shape[1]))
 
 
 def commit_delete(path: Path, old: Snapshot, doc_id: str) -> Snapshot:
-    """Drop one document and rebuild the index from the remaining stored embeddings."""
+    """Tombstone one document; a segment left with no live document is dropped."""
     docs = {k: v for k, v in old.documents.items() if k != doc_id}
-    keep = np.array([d != doc_id for d in old.row_doc], dtype=bool)
-    rows = np.flatnonzero(keep)
-    texts = [old.texts[i] for i in rows]
-    chunk_ids = [old.chunk_ids[i] for i in rows]
-    row_doc = [old.row_doc[i] for i in rows]
-    embeddings = old.embeddings[keep] if old.size else old.embeddings
-    index = build_index(old.index_type, embeddings) if texts else None
-    return _commit(path, old, docs, texts, chunk_ids, row_doc, embeddings, index)
+    entries = []
+    for view in old.views:
+        deleted = view.deleted | {doc_id} if doc_id in view.segment.docs else view.deleted
+        if len(deleted) < len(view.segment.docs):
+            entries.append((view.segment, deleted))
+    return _commit(path, old, docs, _views(entries), old.dim)
+
+
+def plan_merge(snap: Snapshot, factor: int, floor_rows: int, purge_ratio: float) -> list[str] | None:
+    """Segments to merge next, or None. Size tiers are powers of `factor` above
+    `floor_rows`; `factor` segments in one tier merge. A segment whose deleted share
+    reaches `purge_ratio` is rewritten (with the small segments, which cost little)."""
+    tiers: dict[int, list[SegmentView]] = {}
+    for view in snap.views:
+        live = view.live_rows
+        if view.segment.size and 1 - live / view.segment.size >= purge_ratio:
+            small = [v.segment.name for v in snap.views if v is not view and v.segment.size < floor_rows]
+            return [view.segment.name, *small]
+        tier = int(math.log(max(live, floor_rows) / floor_rows, factor)) if factor > 1 else 0
+        tiers.setdefault(tier, []).append(view)
+    for tier in sorted(tiers):
+        if len(tiers[tier]) >= factor:
+            return [v.segment.name for v in tiers[tier]]
+    return None
+
+
+def build_merged(path: Path, snap: Snapshot, names: list[str]) -> tuple[Path | None, Segment | None]:
+    """The merge of segments `names` without their deleted rows, under a temporary name
+    (no lock: segments are immutable). (None, None) when nothing in them is live."""
+    chosen = [v for v in snap.views if v.segment.name in names]
+    parts = [(v.segment, v.live if v.live is not None else np.ones(v.segment.size, bool)) for v in chosen]
+    if not any(keep.any() for _, keep in parts):
+        return None, None
+    seg_id = uuid.uuid4().hex
+    tmp = path / f".tmp-{seg_id}"
+    try:
+        return tmp, seg_io.write_merged(tmp, f"seg-{seg_id}", parts, snap.index_type)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def commit_merge(path: Path, cur: Snapshot, names: list[str], tmp: Path | None, merged: Segment | None) -> Snapshot:
+    """Swap the merged segment in for its sources. Documents deleted while the merge ran
+    stay tombstoned in it; if another worker merged any source first, this merge is
+    dropped (its sources are gone) and `cur` is kept."""
+    present = {v.segment.name for v in cur.views}
+    if not set(names) <= present:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return cur
+    if tmp is not None and merged is not None:
+        os.rename(tmp, path / merged.name)
+    entries: list[tuple[Segment, frozenset[str]]] = []
+    placed = merged is None
+    for view in cur.views:
+        if view.segment.name not in names:
+            entries.append((view.segment, view.deleted))
+        elif not placed and merged is not None:  # where the first source was
+            late = frozenset(d for v in cur.views if v.segment.name in names for d in v.deleted)
+            entries.append((merged, late & frozenset(merged.docs)))
+            placed = True
+    return _commit(path, cur, cur.documents, _views(entries), cur.dim)

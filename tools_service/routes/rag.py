@@ -12,7 +12,7 @@ import asyncio
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, File, Form, Request, UploadFile
+from fastapi import APIRouter, FastAPI, File, Form, Query, Request, Response, UploadFile
 
 from core.documents import SUPPORTED_EXTENSIONS, DocumentError, DocumentLimits, extension_of, extract_text
 from core.errors import APIError
@@ -32,6 +32,7 @@ router = APIRouter(prefix="/api/tools/rag", tags=["rag"])
 
 # What /api/tools/list publishes, from the contracts the bodies are validated with.
 SPECS: list[dict[str, Any]] = [contract.spec() for contract in CONTRACTS]
+MAX_JOB_WAIT_S = 60.0
 
 
 _engine = get_rag
@@ -50,6 +51,9 @@ async def startup(app: FastAPI) -> None:
 
 
 async def shutdown(app: FastAPI) -> None:
+    engine: RagEngine | None = getattr(app.state, "rag", None)
+    if engine is not None:
+        await engine.close()
     app.state.rag = None
 
 
@@ -148,21 +152,11 @@ async def _parse_all(raw: list[tuple[str, bytes]], limits: DocumentLimits) -> li
     return parsed
 
 
-@router.post("/upload")
-async def upload(
-    request: Request,
-    caller: CurrentCaller,
-    collection: Annotated[str, Form()],
-    files: Annotated[list[UploadFile], File()],
-) -> ToolResult:
-    engine = _engine(request)
-    settings: Settings = request.app.state.settings
-    await engine.list_documents(caller.user_id, collection)  # 400/404 before reading large bodies
-    raw = await _read_checked(files, settings.max_file_size_bytes, settings.max_file_size_mb)
-    await asyncio.to_thread(check_room, settings, caller.user_id, sum(len(data) for _, data in raw))
-    parsed = await _parse_all(raw, DocumentLimits.from_settings(settings))
+async def _index(
+    engine: RagEngine, user: str, collection: str, parsed: list[ParsedFile], progress: Any = None
+) -> dict[str, Any]:
     try:
-        documents = await engine.add_documents(caller.user_id, collection, parsed)
+        documents = await engine.add_documents(user, collection, parsed, progress)
     except APIError:
         raise
     except Exception as exc:  # the embedder (or disk) failed: nothing was committed
@@ -172,11 +166,64 @@ async def upload(
             f"indexing failed ({type(exc).__name__}); nothing was indexed and the collection is unchanged",
             code="indexing_failed",
         ) from exc
+    return {"document_ids": [d["id"] for d in documents], "documents": documents}
+
+
+@router.post("/upload")
+async def upload(
+    request: Request,
+    response: Response,
+    caller: CurrentCaller,
+    collection: Annotated[str, Form()],
+    files: Annotated[list[UploadFile], File()],
+    background: Annotated[bool, Form(description="answer 202 with a job id to poll at /jobs/{id}")] = False,
+) -> ToolResult:
+    engine = _engine(request)
+    settings: Settings = request.app.state.settings
+    await engine.list_documents(caller.user_id, collection)  # 400/404 before reading large bodies
+    raw = await _read_checked(files, settings.max_file_size_bytes, settings.max_file_size_mb)
+    await asyncio.to_thread(check_room, settings, caller.user_id, sum(len(data) for _, data in raw))
+    parsed = await _parse_all(raw, DocumentLimits.from_settings(settings))
+    if background:
+        user = caller.user_id
+
+        async def work(progress: Any) -> dict[str, Any]:
+            return await _index(engine, user, collection, parsed, progress)
+
+        job = await engine.jobs.start(user, collection, [f.filename for f in parsed], work)
+        response.status_code = 202
+        return ok(f"indexing {len(parsed)} document(s) into {collection}: job {job['id']}", {"job": job})
+    data = await _index(engine, caller.user_id, collection, parsed)
     return ok(
-        f"indexed {len(documents)} document(s) into {collection}",
-        {"document_ids": [d["id"] for d in documents], "documents": documents},
-        chunks=sum(d["chunks"] for d in documents),
+        f"indexed {len(data['documents'])} document(s) into {collection}",
+        data,
+        chunks=sum(d["chunks"] for d in data["documents"]),
     )
+
+
+@router.get("/jobs/{job_id}")
+async def get_job(
+    job_id: str,
+    request: Request,
+    caller: CurrentCaller,
+    wait: Annotated[float, Query(ge=0, le=MAX_JOB_WAIT_S, description="long-poll: seconds to wait for the end")] = 0,
+) -> ToolResult:
+    job = await _engine(request).jobs.get(caller.user_id, job_id, wait)
+    return ok(f"job {job_id}: {job['status']}", {"job": job})
+
+
+@router.post("/collections/{name}/optimize")
+async def optimize(name: str, request: Request, caller: CurrentCaller) -> ToolResult:
+    """Merge all segments into one now; deleted documents' text leaves the disk."""
+    engine = _engine(request)
+    await engine.optimize(caller.user_id, name)
+    return ok(f"optimized {name}", await engine.stats(caller.user_id, name))
+
+
+@router.get("/collections/{name}/stats")
+async def stats(name: str, request: Request, caller: CurrentCaller) -> ToolResult:
+    data = await _engine(request).stats(caller.user_id, name)
+    return ok(f"{name}: {data['chunks']} chunk(s) in {len(data['segments'])} segment(s)", data)
 
 
 @router.post("/query")
