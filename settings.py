@@ -219,6 +219,9 @@ class Settings(BaseSettings):
     db_pool_timeout: float = 5.0
     llm_max_connections: int = 256
     idempotency_ttl_hours: float = 24.0
+    # Messages a session's checkpoint keeps before older ones move to the transcript table
+    # (app/services/archive.py); 0 = max(2 x MAX_CONVERSATION_HISTORY, 100).
+    checkpoint_window: int = 0
 
     @field_validator("data_dir")
     @classmethod

@@ -25,6 +25,8 @@ __all__ = [
     "AppSetting",
     "LoginThrottle",
     "IdempotencyRecord",
+    "TranscriptRow",
+    "TranscriptState",
     "ApiKey",
     "Database",
     "async_url",
@@ -112,6 +114,26 @@ class ApiKey(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     last_used_at: datetime | None = None
     revoked: bool = False
+
+
+class TranscriptRow(SQLModel, table=True):
+    """A message moved out of a long session's checkpoint (app/services/archive.py): the
+    checkpoint keeps a bounded window, so a turn's cost does not grow with the session."""
+
+    thread_id: str = Field(primary_key=True, max_length=200)
+    seq: int = Field(primary_key=True)
+    message_id: str = Field(default="", max_length=100)
+    data: str = ""  # the LangChain message as JSON (messages_to_dict)
+
+
+class TranscriptState(SQLModel, table=True):
+    """Per session: how many visible messages were archived, and a hash chain over their
+    (role, text) keys, so a client resending the whole history is matched without reading it."""
+
+    thread_id: str = Field(primary_key=True, max_length=200)
+    rows: int = 0
+    visible: int = 0
+    chain: str = ""
 
 
 def async_url(url: str) -> str:

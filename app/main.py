@@ -19,6 +19,7 @@ from langchain_core.tools import BaseTool
 
 from app.api.routes import admin, auth, chat, keys, models, sessions, tools_proxy, web
 from app.db import Database
+from app.services.archive import TranscriptArchive
 from app.services.checkpoints import open_checkpointer
 from app.services.container import Services
 from app.services.runner import Runner
@@ -94,7 +95,14 @@ def create_app(
                 db=db,
                 llm=service,
                 graphs=graphs,
-                runner=Runner(graphs, service.info.name, service.run_callbacks()),
+                runner=Runner(
+                    graphs,
+                    service.info.name,
+                    service.run_callbacks(),
+                    archive=TranscriptArchive(
+                        db, settings.checkpoint_window or max(2 * settings.max_conversation_history, 100)
+                    ),
+                ),
                 tools=tool_list,
                 tools_client=client,
                 checkpointer=checkpointer,

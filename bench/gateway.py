@@ -152,7 +152,7 @@ def main() -> None:
             "DEFAULT_AGENT": "chat",
             "LOG_LEVEL": "WARNING",
             "TOOLS_URL": "http://127.0.0.1:9",
-            "MAX_CONVERSATION_HISTORY": "1000",
+            "MAX_CONVERSATION_HISTORY": os.environ.get("MAX_CONVERSATION_HISTORY", "50"),
         }
         llm = start([sys.executable, "-m", "tests.scripted_llm", "--port", str(llm_port)], env)
         app = start(

@@ -22,8 +22,10 @@ from langchain_core.messages import (
 )
 
 from app.schemas.openai import ChatMessageIn
+from app.services.archive import Archived, chain, lead_length
+from app.services.message_keys import key, visible
 
-__all__ = ["Reconciled", "to_langchain", "visible", "reconcile"]
+__all__ = ["Reconciled", "ArchiveEdit", "to_langchain", "visible", "key", "reconcile"]
 
 
 @dataclass
@@ -49,22 +51,11 @@ def to_langchain(msg: ChatMessageIn) -> AnyMessage:
     return ToolMessage(text, tool_call_id=msg.tool_call_id or "client", id=mid)
 
 
-def _key(message: AnyMessage) -> tuple[str, str]:
-    content = message.content if isinstance(message.content, str) else message.text
-    return message.type, " ".join(str(content).split())
+class ArchiveEdit(Exception):
+    """The client's history diverges inside the part of the session moved to the archive."""
 
 
-def visible(messages: list[AnyMessage]) -> list[AnyMessage]:
-    out: list[AnyMessage] = []
-    for m in messages:
-        if isinstance(m, SystemMessage | HumanMessage):
-            out.append(m)
-        elif isinstance(m, AIMessage) and not m.tool_calls:
-            out.append(m)
-    return out
-
-
-def reconcile(stored: list[AnyMessage], incoming: list[ChatMessageIn]) -> Reconciled:
+def reconcile(stored: list[AnyMessage], incoming: list[ChatMessageIn], archived: Archived | None = None) -> Reconciled:
     """Work out which of the client's messages are new, and what (if anything) the client
     has rewound or edited.
 
@@ -76,8 +67,17 @@ def reconcile(stored: list[AnyMessage], incoming: list[ChatMessageIn]) -> Reconc
     """
     converted = [to_langchain(m) for m in incoming]
     seen = visible(stored)
-    seen_keys = [_key(m) for m in seen]
-    in_keys = [_key(m) for m in converted]
+    seen_keys: list[tuple[str, str] | None] = [key(m) for m in seen]
+    in_keys = [key(m) for m in converted]
+    lead = lead_length(seen)
+    archived_n = archived.visible if archived is not None else 0
+    if archived_n:
+        # The archived messages sit between the leading system messages and the window; they
+        # match the client's if the chain over the client's same span is the stored chain.
+        span = in_keys[lead : lead + archived_n]
+        same = archived is not None and len(span) == archived_n and chain("", span) == archived.chain
+        seen_keys[lead:lead] = list(span) if same else [None] * archived_n
+        seen[lead:lead] = [None] * archived_n  # type: ignore[list-item]
 
     common = 0
     while common < min(len(seen_keys), len(in_keys)) and seen_keys[common] == in_keys[common]:
@@ -86,11 +86,13 @@ def reconcile(stored: list[AnyMessage], incoming: list[ChatMessageIn]) -> Reconc
     if common == len(seen_keys):
         return Reconciled(new=converted[common:])
     if not any(isinstance(m, AIMessage) for m in converted):
-        stored_system = {k for k in seen_keys if k[0] == "system"}
+        stored_system = {k for k in seen_keys if k is not None and k[0] == "system"}
         return Reconciled(
             new=[m for m, k in zip(converted, in_keys, strict=True) if not (k[0] == "system" and k in stored_system)]
         )
     # Divergence: drop everything stored after the last message both sides agree on.
+    if archived_n and common < lead + archived_n:
+        raise ArchiveEdit("the edit reaches into the archived part of this long session")
     if common == 0:
         cut_index = 0
     else:

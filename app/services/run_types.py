@@ -43,6 +43,7 @@ class RunResult:
     usage: Usage = field(default_factory=Usage)
     steps: list[dict[str, Any]] = field(default_factory=list)
     message_count: int = 0
+    messages: list[Any] = field(default_factory=list, repr=False)  # the window after the turn
 
 
 @dataclass

@@ -21,7 +21,8 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
 from app.services import transcripts
-from app.services.history import reconcile
+from app.services.archive import TranscriptArchive
+from app.services.history import ArchiveEdit, reconcile
 from app.services.run_types import RunEvent, RunHandle, RunRequest, RunResult, UsageLogger, cancel_once
 from core.errors import APIError, storage_error
 from core.llm import llm_error_to_api_error
@@ -50,7 +51,9 @@ class Runner:
         graphs: dict[str, CompiledStateGraph[Any, Any, Any, Any]],
         backend: str,
         callbacks: Sequence[BaseCallbackHandler] | None = None,
+        archive: TranscriptArchive | None = None,
     ) -> None:
+        self.archive = archive
         self.graphs = graphs
         self.backend = backend
         self.callbacks = list(callbacks or [])
@@ -98,10 +101,18 @@ class Runner:
             usage_log = UsageLogger(self.backend)
             pre_ids: set[str] = set()
             removed: list[AnyMessage] = []
+            committed = False
+            result = RunResult()
             try:
                 stored = await _messages(graph, config)
                 pre_ids = {m.id for m in stored if m.id}
-                plan = reconcile(stored, req.messages)
+                archived = await self.archive.state(thread_id) if self.archive is not None else None
+                try:
+                    plan = reconcile(stored, req.messages, archived)
+                except ArchiveEdit as exc:
+                    raise APIError(
+                        409, f"{exc}: start a new session to change it", code="history_edit_too_old"
+                    ) from exc
                 removed_ids = {r.id for r in plan.removed}
                 removed = [m for m in stored if m.id in removed_ids]
                 # Nothing new is fine only when the last user turn never got an answer: it gets one now.
@@ -113,8 +124,13 @@ class Runner:
                 result.usage = usage_log.usage
                 if req.on_commit is not None:
                     await req.on_commit(result)
+                committed = True  # from here on the turn stands, whatever happens to the caller
+                await self._archive(graph, config, result)
                 await queue.put(RunEvent("done", result.answer, data={"result": result}))
             except asyncio.CancelledError:
+                if committed:
+                    await queue.put(RunEvent("done", result.answer, data={"result": result}))
+                    raise
                 await asyncio.shield(self._undo(graph, config, pre_ids, removed, req))
                 log.info("run cancelled, session %s rolled back", thread_id)
                 await queue.put(RunEvent("error", error=APIError(409, "the request was cancelled", code="cancelled")))
@@ -174,10 +190,25 @@ class Runner:
         answers = [m for m in messages if isinstance(m, AIMessage) and not m.tool_calls]
         result.answer = _text(answers[-1].content) if answers else ""
         result.message_count = len(messages)
+        result.messages = messages
         if result.answer and (answers[-1].id or "") not in streamed_ids:
             # The answer was not token-streamed (a node built it, or the model does not stream).
             await queue.put(RunEvent("content", result.answer))
         return result
+
+    async def _archive(
+        self, graph: CompiledStateGraph[Any, Any, Any, Any], config: RunnableConfig, result: RunResult
+    ) -> None:
+        """Keep the checkpoint a bounded window (app/services/archive.py). Shielded: a client
+        that hangs up now must not cut it between its two writes. A failure only costs speed."""
+        if self.archive is None:
+            return
+        try:
+            await asyncio.shield(self.archive.maybe_archive(graph, config, result.messages))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("archiving session %s failed", config["configurable"]["thread_id"])
 
     async def _undo(
         self,

@@ -129,6 +129,8 @@ async def purge_session(services: Services, row: ChatSession) -> None:
     await services.runner.stop(row.thread_id, _CANCEL_WAIT)
     if services.checkpointer is not None:
         await services.checkpointer.adelete_thread(row.thread_id)
+    if services.runner.archive is not None:
+        await services.runner.archive.drop(row.thread_id)
     folder = uploads_dir(services.settings.data_dir, row.user_id, row.session_id)
     await asyncio.to_thread(shutil.rmtree, folder, True)
     if services.tools_client is not None:

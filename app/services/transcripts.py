@@ -45,9 +45,21 @@ def to_openai(messages: list[AnyMessage]) -> list[dict[str, Any]]:
 
 
 async def session_history(
-    graphs: Mapping[str, CompiledStateGraph[Any, Any, Any, Any]], agent: str, thread_id: str
+    graphs: Mapping[str, CompiledStateGraph[Any, Any, Any, Any]],
+    agent: str,
+    thread_id: str,
+    archived: list[AnyMessage] | None = None,
 ) -> list[dict[str, Any]]:
     """A session's transcript in OpenAI format, read through its own agent's graph (or any
-    graph, if that agent is gone: they all share the checkpointer)."""
+    graph, if that agent is gone: they all share the checkpointer). `archived`: the messages a
+    long session moved out of its checkpoint (app/services/archive.py), which come after the
+    leading system messages and before the window."""
     graph = graphs.get(agent) or next(iter(graphs.values()))
-    return to_openai(await read_messages(graph, thread_id))
+    window = await read_messages(graph, thread_id)
+    if archived:
+        ids = {m.id for m in archived if m.id}
+        lead = 0
+        while lead < len(window) and window[lead].type == "system":
+            lead += 1
+        window = window[:lead] + archived + [m for m in window[lead:] if not (m.id and m.id in ids)]
+    return to_openai(window)

@@ -135,5 +135,7 @@ async def history(session_id: str, services: ServicesDep, user: CurrentUser) -> 
     """The messages stored in the session's checkpoint, in OpenAI format."""
     async with services.db.session() as db:
         row = await _owned(db, user.id, session_id)
-    messages = await transcripts.session_history(services.graphs, row.agent, row.thread_id)
+    archive = services.runner.archive
+    archived = await archive.messages(row.thread_id) if archive is not None else []
+    messages = await transcripts.session_history(services.graphs, row.agent, row.thread_id, archived)
     return {"id": session_id, "object": "chat.history", "title": row.title, "agent": row.agent, "messages": messages}
