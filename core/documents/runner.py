@@ -35,8 +35,12 @@ def _command() -> list[str]:
     return [sys.executable, "-m", "core.documents"]
 
 
+_PASSED_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "HOME", "TMPDIR", "VIRTUAL_ENV", "PYTHONHASHSEED")
+
+
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TAVILY_", "JWT_", "TOOLS_API"))}
+    """Only what Python needs: no secrets (keys, DATABASE_URL passwords) reach the parser."""
+    env = {k: v for k, v in os.environ.items() if k in _PASSED_ENV}
     env["PYTHONPATH"] = os.pathsep.join([_ROOT, *filter(None, [os.environ.get("PYTHONPATH")])])
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[name] = "1"
