@@ -8,7 +8,8 @@ HTTP wrappers over the tools app.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -61,6 +62,7 @@ def create_app(
     *,
     llm: BaseChatModel | None = None,
     tools: list[BaseTool] | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> FastAPI:
     settings = (settings or get_settings()).ensure_secrets()
     make_private(settings.data_dir)
@@ -106,6 +108,7 @@ def create_app(
                 tools=tool_list,
                 tools_client=client,
                 checkpointer=checkpointer,
+                clock=clock or time.time,
             )
             log.info("main app ready: agents %s, backend %s", ", ".join(graphs), service.info.name)
             yield

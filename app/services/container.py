@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,3 +31,5 @@ class Services:
     # None when the app was given its tools (tests, notebooks) instead of reaching the tools app.
     tools_client: ToolsClient | None = None
     checkpointer: BaseCheckpointSaver[Any] | None = None
+    # Wall-clock seconds for time-window rules (login throttling); tests inject a manual clock.
+    clock: Callable[[], float] = time.time

@@ -108,11 +108,13 @@ async def _prune(conn: AsyncConnection, now: float, window: float) -> None:
     await conn.execute(delete(t).where(and_(t.c.window_start < now - window, t.c.locked_until < now)))
 
 
-async def begin_attempt(db: Database, settings: Settings, username: str, client_ip: str) -> Attempt:
+async def begin_attempt(
+    db: Database, settings: Settings, username: str, client_ip: str, now: float | None = None
+) -> Attempt:
     """Reserve an attempt, or raise 429 when the account or the address is locked."""
     global _attempts
     account_key, ip_key = _keys(username, client_ip)
-    now = time.time()
+    now = time.time() if now is None else now
     window = settings.login_failure_window_seconds
     _attempts += 1
     async with db.engine.begin() as conn:
@@ -131,9 +133,10 @@ async def begin_attempt(db: Database, settings: Settings, username: str, client_
     return Attempt(account_key, ip_key, account_failures, ip_failures)
 
 
-async def record_failure(db: Database, settings: Settings, attempt: Attempt) -> None:
-    """Lock a key whose budget this failure used up, then wait: guessing gets slower."""
-    now = time.time()
+async def record_failure(db: Database, settings: Settings, attempt: Attempt, now: float | None = None) -> None:
+    """Lock a key whose budget this failure used up, then wait: guessing gets slower.
+    `now` (like `begin_attempt`'s) comes from the app's clock, which tests control."""
+    now = time.time() if now is None else now
     async with db.engine.begin() as conn:
         if attempt.account_failures >= settings.login_max_failures:
             await _lock(conn, attempt.account_key, now, settings.login_lockout_seconds)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +42,20 @@ class Platform:
         return str(resp.json()["access_token"])
 
 
+class ManualClock:
+    """Wall-clock time that moves only when a test says so: time-window rules (lockouts)
+    then behave the same on a fast machine and on a loaded one."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 @pytest.fixture
 def llm_server() -> Iterator[ScriptedLLM]:
     with scripted_llm() as llm:
@@ -61,7 +75,12 @@ def platform_settings(data_dir: Path, llm: ScriptedLLM, **overrides: object) -> 
 
 @contextmanager
 def serve_platform(
-    data_dir: Path, llm: ScriptedLLM, *, with_tools: bool = False, **overrides: object
+    data_dir: Path,
+    llm: ScriptedLLM,
+    *,
+    with_tools: bool = False,
+    clock: Callable[[], float] | None = None,
+    **overrides: object,
 ) -> Iterator[Platform]:
     """The main app (and, `with_tools`, the tools app it calls) with these settings overrides."""
     settings = platform_settings(data_dir, llm, **overrides)
@@ -71,7 +90,7 @@ def serve_platform(
 
             tools_url = stack.enter_context(serve_app(create_tools_app(settings)))
             settings = settings.model_copy(update={"tools_url": tools_url})
-        url = stack.enter_context(serve_app(create_app(settings)))
+        url = stack.enter_context(serve_app(create_app(settings, clock=clock)))
         p = Platform(url=url, settings=settings, llm=llm, token="")
         p.token = p.login("admin", "administrator")
         yield p

@@ -43,7 +43,7 @@ async def signup(body: Credentials, request: Request, services: ServicesDep, db:
     """Always creates a plain `user`: a `role` field in the body is ignored by design.
     Rate-limited per client address (`SIGNUP_MAX_PER_IP` per `SIGNUP_WINDOW_SECONDS`)."""
     client_ip = request.client.host if request.client else "unknown"
-    await throttle.count_signup(services.db, services.settings, client_ip)
+    await throttle.count_signup(services.db, services.settings, client_ip, services.clock())
     try:
         user = await accounts.create_user(db, body.username, body.password, role="user")
     except accounts.UsernameTaken as exc:
@@ -56,12 +56,12 @@ async def login(body: LoginIn, request: Request, services: ServicesDep) -> Token
     """Throttled per account and per client address (app/services/throttle.py). Each database
     step is its own short transaction: none is held across the hash check or the failure delay."""
     client_ip = request.client.host if request.client else "unknown"
-    attempt = await throttle.begin_attempt(services.db, services.settings, body.username, client_ip)
+    attempt = await throttle.begin_attempt(services.db, services.settings, body.username, client_ip, services.clock())
     async with services.db.session() as db:
         user = (await db.exec(select(User).where(User.username == body.username))).first()
     valid = await asyncio.to_thread(_check_password, body.password, user.hashed_password if user is not None else None)
     if user is None or user.disabled or not valid:
-        await throttle.record_failure(services.db, services.settings, attempt)
+        await throttle.record_failure(services.db, services.settings, attempt, services.clock())
         raise APIError(401, "wrong username or password", code="invalid_credentials")
     await throttle.record_success(services.db, attempt)
     return issue_token(services, user)
