@@ -42,6 +42,9 @@ ALLOWED: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("GET", rf"rag/collections/{_SEG}/documents"),
         ("DELETE", rf"rag/collections/{_SEG}/documents/{_SEG}"),
         ("POST", r"rag/upload"),
+        ("GET", rf"rag/jobs/{_SEG}"),  # a background upload's progress
+        ("GET", rf"rag/collections/{_SEG}/stats"),
+        ("POST", rf"rag/collections/{_SEG}/optimize"),
         ("POST", r"rag/query"),
     )
 )

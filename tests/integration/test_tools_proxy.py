@@ -19,6 +19,7 @@ from tests.integration.tools_platform import serve_with_tools
 from tests.scripted_llm import ScriptedLLM
 from tests.servers import serve_app
 from tests.tools_service.fake_tavily import FAKE_KEY, fake_tavily_app
+from tools_service.routes import rag as rag_routes
 
 TOOLS = "/api/tools"
 requires_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
@@ -171,3 +172,20 @@ def test_the_rag_curl_walkthrough_runs_as_printed(p: Platform, tmp_path: Path) -
     assert '"error"' not in out
     assert "created collection walkthrough" in out and "indexed 1 document(s) into walkthrough" in out
     assert '"filename":"z.txt"' in out and "deleted collection walkthrough" in out
+
+
+@pytest.mark.skipif(not hasattr(rag_routes, "get_job"), reason="this tools app has no background uploads")
+def test_background_upload_job_and_stats_through_the_main_port(p: Platform) -> None:
+    with client(p, p.signup("hugo")) as hugo, client(p, p.signup("ivy")) as ivy:
+        assert hugo.post("/rag/collections", json={"name": "bg"}).status_code == 201
+        files = [("files", ("owl.txt", b"Owls hunt at night and see well in the dark."))]
+        started = hugo.post("/rag/upload", data={"collection": "bg", "background": "true"}, files=files)
+        assert started.status_code == 202, started.text
+        job_id = started.json()["data"]["job"]["id"]
+        assert ivy.get(f"/rag/jobs/{job_id}").status_code == 404  # another user's job is not found
+        job = hugo.get(f"/rag/jobs/{job_id}", params={"wait": 30}).json()["data"]["job"]
+        assert job["status"] == "done", job
+        assert hugo.get("/rag/collections/bg/stats").json()["data"]["chunks"] >= 1
+        assert hugo.post("/rag/collections/bg/optimize").status_code == 200
+        hits = hugo.post("/rag/query", json={"collection": "bg", "query": "owls at night"}).json()["data"]["results"]
+        assert hits[0]["filename"] == "owl.txt"

@@ -143,15 +143,27 @@ def test_rag_panel_creates_uploads_lists_queries_and_deletes(page: Any, site: Pl
     expect(page.locator("#collection-select option")).to_have_count(0)
 
 
-def test_errors_are_shown_in_the_page(page: Any, site: Platform) -> None:
+def test_errors_are_shown_in_the_page(page: Any, site: Platform, llm: GatedLLM) -> None:
     token = site.signup("dana")
     log_in(page, site, "dana")
+    # the LLM backend failing: the reply says so, the page keeps working
+    page.select_option("#model-select", "chat")
+    llm.push(*[Reply(status=503)] * 5)  # more than the client's retries
+    send(page, "are you there?")
+    failed = page.locator(".msg.assistant").last
+    expect(failed).to_have_class(re.compile(r"\bfailed\b"))
+    llm.script.clear()
+    expect(failed.locator(".status")).to_contain_text("Error:")
+    expect(page.locator("#send")).to_be_enabled()
+    page.click("#new-chat")
+    page.click("#banner-close")
+    before = api(site, token, "GET", "/api/chat/sessions").json()["data"]
     # upload too large (MAX_FILE_SIZE_MB=1 here): 413 in the banner, no session created
     page.set_input_files("#attach", files=[{"name": "big.txt", "mimeType": "text/plain", "buffer": b"x" * 1_200_000}])
     send(page, "too big")
     expect(page.locator("#banner")).to_be_visible()
     expect(page.locator("#banner")).to_have_attribute("data-status", "413")
-    assert api(site, token, "GET", "/api/chat/sessions").json()["data"] == []
+    assert api(site, token, "GET", "/api/chat/sessions").json()["data"] == before
     # a session deleted elsewhere (another tab): opening it says so
     made = api(
         site,
