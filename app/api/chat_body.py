@@ -33,13 +33,21 @@ def _invalid_json(where: str, detail: str) -> APIError:
 
 def _loads(raw: str | bytes, where: str) -> Any:
     try:
-        return json.loads(raw)
+        data = json.loads(raw)
+        # A JSON escape of a lone surrogate (\ud800) decodes to a str that cannot be encoded
+        # again: refuse it here rather than fail later when it is stored. The byte scan first
+        # keeps the full check off ordinary requests.
+        if (b"\\ud" if isinstance(raw, bytes) else "\\ud") in raw.lower():  # type: ignore[operator]
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        return data
     except json.JSONDecodeError as exc:
         raise _invalid_json(where, exc.msg) from exc
     except UnicodeDecodeError as exc:  # json.loads decodes bytes itself, and raises this, not the above
         raise _invalid_json(where, exc.reason) from exc
     except RecursionError as exc:  # thousands of nested brackets
         raise _invalid_json(where, "nested too deeply") from exc
+    except UnicodeEncodeError as exc:
+        raise _invalid_json(where, "it contains a lone UTF-16 surrogate (\\ud800-\\udfff)") from exc
 
 
 async def _form_data(request: Request) -> tuple[dict[str, Any], list[UploadFile]]:

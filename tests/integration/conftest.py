@@ -32,7 +32,7 @@ class Platform:
         return {"Authorization": f"Bearer {token or self.token}"}
 
     def login(self, username: str, password: str) -> str:
-        resp = httpx.post(self.url + "/api/auth/login", json={"username": username, "password": password})
+        resp = httpx.post(self.url + "/api/auth/login", json={"username": username, "password": password}, timeout=60)
         resp.raise_for_status()
         return str(resp.json()["access_token"])
 
