@@ -127,3 +127,48 @@ def test_main_app_killed_mid_run_keeps_earlier_turns_and_drops_the_interrupted_o
     finally:
         proc.kill()
         proc.wait(30)
+
+
+def test_a_full_disk_is_a_clear_503_and_leaves_sessions_whole(tmp_path: Path, llm_server: ScriptedLLM) -> None:
+    """DATA_DIR on a 4 MB tmpfs (bubblewrap's --size): big turns fill it; the turn that does
+    not fit is a 503, the app stays up, and every stored turn is whole."""
+    data = tmp_path / "small"
+    data.mkdir()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "DATA_DIR": str(data),
+        "LLM_BACKEND": "openai",
+        "OPENAI_BASE_URL": llm_server.url,
+        "OPENAI_API_KEY": "test",
+        "DEFAULT_AGENT": "chat",
+        "TOOLS_URL": f"http://127.0.0.1:{free_port()}",
+    }
+    uvicorn = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--port", str(port)]
+    bwrap = ["bwrap", "--dev-bind", "/", "/", "--size", str(4 * 1024 * 1024), "--tmpfs", str(data), "--"]
+    proc = subprocess.Popen(bwrap + uvicorn, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+    try:
+        _wait_up(url, proc)
+        token = httpx.post(url + "/api/auth/login", json={"username": "admin", "password": "administrator"}, timeout=60)
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        big = "x" * 400_000
+        statuses = []
+        for i in range(12):
+            llm_server.push("ok")
+            body = {"model": "chat", "session_id": f"d{i % 3}", "messages": [{"role": "user", "content": f"{i} {big}"}]}
+            resp = httpx.post(url + "/v1/chat/completions", json=body, headers=headers, timeout=120)
+            statuses.append(resp.status_code)
+            if resp.status_code != 200:
+                assert resp.status_code == 503, resp.text
+                assert resp.json()["error"]["code"] == "storage_unavailable"
+                assert "Retry-After" in resp.headers
+        assert 503 in statuses, statuses
+        assert httpx.get(url + "/health", timeout=30).status_code == 200
+        for sid in ("d0", "d1", "d2"):
+            turns = _history(url, headers, sid)
+            assert [role for role, _ in turns] == ["user", "assistant"] * (len(turns) // 2), sid
+            assert all(text == "ok" for role, text in turns if role == "assistant")
+    finally:
+        proc.kill()
+        proc.wait(30)
