@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 __all__ = ["APIError", "error_body", "install_error_handlers", "storage_error"]
@@ -135,6 +136,19 @@ def install_error_handlers(app: FastAPI) -> None:
         message, param = _validation_message(exc)
         status = 400 if request.url.path.startswith("/v1/") else 422
         return JSONResponse(error_body(message, "invalid_request_error", param), status_code=status)
+
+    async def _storage(_: Request, exc: Exception) -> JSONResponse:
+        mapped = storage_error(exc)
+        if mapped is None:
+            log.exception("unhandled error: %s", exc)
+            return JSONResponse(error_body("internal server error", "api_error"), status_code=500)
+        log.warning("storage unavailable: %s", exc)
+        return JSONResponse(mapped.body(), status_code=mapped.status, headers=mapped.headers)
+
+    # Storage failures get their own handlers: the catch-all below is Starlette's last resort,
+    # which answers and then re-raises (the server logs a traceback for an ordinary 503).
+    app.add_exception_handler(SQLAlchemyError, _storage)
+    app.add_exception_handler(OSError, _storage)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

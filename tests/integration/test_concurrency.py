@@ -53,3 +53,25 @@ def test_a_pool_of_one_connection_serves_a_dozen_concurrent_turns(data_dir: Path
         listed = httpx.get(p.url + "/api/chat/sessions", headers=p.headers(), params={"limit": 50}).json()
         assert sorted(s["id"] for s in listed["data"]) == sorted(f"s{i}" for i in range(N))
         assert {s["message_count"] for s in listed["data"]} == {2}
+
+
+async def test_an_exhausted_pool_is_a_fast_503_with_retry_after(data_dir: Path) -> None:
+    """Hold the only pooled connection: the next request that needs the database gets a 503
+    with Retry-After once DB_POOL_TIMEOUT passes, not a 500 (nor a 30 s hang)."""
+    from app.main import create_app
+    from tests.conftest import make_settings
+    from tests.fakes import ScriptedChatModel
+
+    settings = make_settings(data_dir, db_pool_size=1, db_max_overflow=0, db_pool_timeout=0.2, default_agent="chat")
+    app = create_app(settings, llm=ScriptedChatModel(responses=[]), tools=[])
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            login = await client.post("/api/auth/login", json={"username": "admin", "password": "administrator"})
+            headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+            async with app.state.services.db.engine.connect() as held:
+                await held.exec_driver_sql("SELECT 1")
+                busy = await client.get("/api/chat/sessions", headers=headers)
+            assert busy.status_code == 503
+            assert busy.json()["error"]["code"] == "server_busy" and busy.headers["Retry-After"] == "1"
+            assert (await client.get("/api/chat/sessions", headers=headers)).status_code == 200
