@@ -4,7 +4,8 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: run test setup system-deps test-deps apt-install lint typecheck bench fuzz clean
+
+.PHONY: run test setup system-deps test-deps apt-install lint typecheck bench fuzz clean bench-peers
 
 run: setup
 	$(BIN)/llm-api serve
@@ -51,8 +52,14 @@ typecheck: setup
 fuzz: setup
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-50} $(BIN)/python -m pytest -q tests/security/test_fuzz.py
 
+# Every benchmark in bench/, each printing its table; gateway.py's is the README's performance table.
 bench: setup
-	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+	$(BIN)/python bench/gateway.py
+	for b in bench/*.py; do [ $$b = bench/gateway.py ] || $(BIN)/python $$b || exit 1; done
+
+# LiteLLM's proxy, a peer measured beside us by bench/gateway.py (its own venv, not a dependency).
+bench-peers:
+	test -x .venv-litellm/bin/litellm || ($(PY) -m venv .venv-litellm && .venv-litellm/bin/pip install -q 'litellm[proxy]')
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -110,10 +110,21 @@ def start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
 
 
-def litellm_row(llm_port: int, env: dict[str, str], n: int) -> list[float] | None:
+def _litellm() -> list[str] | None:
+    """LiteLLM's proxy from its own venv (`make bench-peers`), $LITELLM_BIN, or this one."""
+    for candidate in (os.environ.get("LITELLM_BIN", ""), str(ROOT / ".venv-litellm" / "bin" / "litellm")):
+        if candidate and Path(candidate).exists():
+            return [candidate]
     try:
         import litellm  # noqa: F401
     except ImportError:
+        return None
+    return [sys.executable, "-m", "litellm"]
+
+
+def litellm_row(llm_port: int, env: dict[str, str], n: int) -> list[float] | None:
+    cmd = _litellm()
+    if cmd is None:
         return None
     port = free_port()
     cfg = Path(env["DATA_DIR"]) / "litellm.yaml"
@@ -121,7 +132,7 @@ def litellm_row(llm_port: int, env: dict[str, str], n: int) -> list[float] | Non
         "model_list:\n  - model_name: m\n    litellm_params:\n      model: openai/m\n"
         f"      api_base: http://127.0.0.1:{llm_port}/v1\n      api_key: x\n"
     )
-    proc = start([sys.executable, "-m", "litellm", "--config", str(cfg), "--port", str(port)], env)
+    proc = start([*cmd, "--config", str(cfg), "--port", str(port)], env)
     try:
         wait_up(f"http://127.0.0.1:{port}/health/liveliness", proc)
         c = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0)
@@ -264,7 +275,7 @@ def main() -> None:
                     )
                 )
             else:
-                rows.append(("LiteLLM proxy", "not installed", "pip install 'litellm[proxy]' to add this row"))
+                rows.append(("LiteLLM proxy", "not installed", "make bench-peers (installs it in .venv-litellm) to add this row"))
         finally:
             for p in (app, llm):
                 p.terminate()
