@@ -275,7 +275,7 @@ def main() -> None:
                     )
                 )
             else:
-                rows.append(("LiteLLM proxy", "not installed", "make bench-peers (installs it in .venv-litellm) to add this row"))
+                rows.append(("LiteLLM proxy", "not installed", "make bench-peers adds this row"))
         finally:
             for p in (app, llm):
                 p.terminate()
