@@ -6,8 +6,9 @@ under `AUTO_HNSW_MIN_VECTORS` (exact and cheap to build: every upload's segment)
 for the large ones that merges make, where a Flat scan would dominate a query (100k
 vectors: about 8 ms of one idle core, several times that on a loaded one; HNSW: under
 1 ms). Flat stays the default until `auto` is measured here: building a 100k-vector HNSW
-graph did not finish within 15 minutes on this shared machine. Each segment has its own index, built once (segments are immutable). IVF needs
-training data, so a segment smaller than `IVF_MIN_VECTORS` is Flat.
+graph did not finish within 15 minutes on this shared machine. Each segment has its own
+index, built once (segments are immutable). IVF needs training data, so a segment
+smaller than `IVF_MIN_VECTORS` is Flat.
 """
 
 from __future__ import annotations
