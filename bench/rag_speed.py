@@ -19,7 +19,9 @@ pipeline without embedding; "add 100 docs" is real, embedding included.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
+import itertools
 import json
 import os
 import random
@@ -80,14 +82,21 @@ def vocabulary() -> list[str]:
     return sorted(words, key=lambda w: -words[w])
 
 
+@functools.cache
+def _cumulative(n: int) -> list[float]:
+    """Zipf cumulative weights, computed once: recomputing them per call made the client,
+    not the server, the bottleneck of the growth stage."""
+    return list(itertools.accumulate(1 / (i + 1) for i in range(n)))
+
+
 def paragraphs(vocab: list[str], n: int, rng: random.Random, size: int = 450) -> list[str]:
     """Paragraphs of about `size` characters with Zipf-like word frequencies (one chunk each)."""
-    weights = [1 / (i + 1) for i in range(len(vocab))]
+    cum = _cumulative(len(vocab))
     out = []
     for _ in range(n):
         words: list[str] = []
         while sum(len(w) + 1 for w in words) < size - 20:
-            words.extend(rng.choices(vocab, weights, k=8))
+            words.extend(rng.choices(vocab, cum_weights=cum, k=8))
         out.append(" ".join(words)[: size + 30].rsplit(" ", 1)[0] + ".")
     return out
 

@@ -214,3 +214,23 @@ def test_bm25_statistics_span_segments() -> None:
     np.testing.assert_allclose(np.concatenate(split), one, rtol=1e-6)  # type: ignore[arg-type]
     merged = sparse.merge([(p, np.ones(p.n_rows, bool)) for p in parts])
     np.testing.assert_allclose(sparse.bm25_scores([merged], query, 30, avgdl)[0], one, rtol=1e-6)  # type: ignore[arg-type]
+
+
+def test_auto_index_is_exact_for_small_segments_and_hnsw_for_large(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tools_service.rag import index
+
+    monkeypatch.setattr(index, "AUTO_HNSW_MIN_VECTORS", 300)
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((400, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    assert type(index.build_index("auto", vectors[:200])).__name__ == "IndexFlatIP"
+    graph = index.build_index("auto", vectors)
+    assert type(graph).__name__ == "IndexHNSWFlat"
+    exact = index.build_index("Flat", vectors)
+    _, want = index.search(exact, vectors[:20], 5)
+    _, got = index.search(graph, vectors[:20], 5)
+    assert np.mean([len(set(a) & set(b)) / 5 for a, b in zip(want, got, strict=True)]) > 0.95
+    # tombstoned rows are skipped inside the graph search too
+    params = index.exclusion_params(graph, np.asarray(want[:, 0]))
+    _, filtered = index.search(graph, vectors[:20], 5, params)
+    assert not set(filtered.ravel().tolist()) & set(want[:, 0].tolist())
