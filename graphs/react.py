@@ -76,6 +76,18 @@ def close_dangling_calls(messages: list[AnyMessage]) -> list[AnyMessage]:
     return out
 
 
+def _repeats_last_call(messages: list[AnyMessage], call: AIMessage) -> bool:
+    """True when `call` asks for exactly what the previous tool round of this turn did: its
+    result is already above, so a small model stuck on the same decision answers instead."""
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage):
+            return False
+        if isinstance(message, AIMessage) and message.tool_calls:
+            before = [(c["name"], c["args"]) for c in message.tool_calls]
+            return before == [(c["name"], c["args"]) for c in call.tool_calls]
+    return False
+
+
 def build_react_graph(
     *,
     llm: BaseChatModel,
@@ -115,7 +127,7 @@ def build_react_graph(
         trimmed = close_dangling_calls(trim_history(messages, ctx.max_history))
         context = [SystemMessage(ctx.attachments.strip())] if ctx.attachments else []
         call = await decide(model, [*context, *trimmed], tools, instructions=instructions, config=INTERNAL)
-        if call is not None:
+        if call is not None and not _repeats_last_call(messages, call):
             return call
         history = text_view(close_dangling_calls(with_system_prompt(messages, ctx, "react")))
         if isinstance(messages[-1], ToolMessage):  # small models answer a tool result better when asked to

@@ -144,3 +144,12 @@ def test_settings_pick_the_mode_per_backend(data_dir: Any) -> None:
     assert options_from_settings(auto, "openai")["react"]["tool_calling"] == "native"
     forced = make_settings(data_dir, tool_calling_mode="structured")
     assert options_from_settings(forced, "ollama")["react"]["tool_calling"] == "structured"
+
+
+async def test_react_structured_repeated_identical_call_answers_instead(tools: list[BaseTool]) -> None:
+    llm = ScriptedChatModel(responses=[step("multiply", a=6, b=7), step("multiply", a=6, b=7), "42."])
+    graph = build_graph("react", llm=llm, tools=tools, checkpointer=InMemorySaver(), tool_calling="structured")
+    run = await run_graph(graph, "6*7?")
+
+    assert [type(m) for m in run.messages] == [HumanMessage, AIMessage, ToolMessage, AIMessage]
+    assert run.answer == "42." and llm.calls[2][-1].text.startswith("Answer my request above now")
