@@ -31,7 +31,7 @@ from langgraph.runtime import Runtime
 from graphs.decisions import ToolCalling, decide, decision_prompt, text_view
 from graphs.deps import INTERNAL, AgentContext, configured_model, context_of, progress, trim_history
 from graphs.prompts import render_prompt, with_system_prompt
-from graphs.text import short
+from graphs.text import last_user_text, short
 
 __all__ = ["build_react_graph", "tool_rounds", "close_dangling_calls", "STOPPED_EARLY_NOTE", "INTERRUPTED_RESULT"]
 
@@ -130,8 +130,10 @@ def build_react_graph(
         if call is not None and not _repeats_last_call(messages, call):
             return call
         history = text_view(close_dangling_calls(with_system_prompt(messages, ctx, "react")))
-        if isinstance(messages[-1], ToolMessage):  # small models answer a tool result better when asked to
-            history = [*history, HumanMessage(render_prompt("react", "answer"))]
+        last = messages[-1]
+        if isinstance(last, ToolMessage):  # a small model restates a result best right after seeing it again
+            ask = render_prompt("react", "answer", request=last_user_text(messages), result=short(last.text, 2000))
+            history = [*history, HumanMessage(ask)]
         reply = await model.ainvoke(history, config=call_config)
         return reply if isinstance(reply, AIMessage) else AIMessage(content=reply.content)
 
