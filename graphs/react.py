@@ -76,6 +76,16 @@ def close_dangling_calls(messages: list[AnyMessage]) -> list[AnyMessage]:
     return out
 
 
+def _tool_output(message: ToolMessage) -> tuple[str, str]:
+    """What a tool gave, as short as a tiny model needs it: a program's stdout when the tool's
+    structured result has one (measured: SmolLM2 then states the number), else its text."""
+    envelope = message.artifact if isinstance(message.artifact, dict) else {}
+    data = envelope.get("data") if isinstance(envelope.get("data"), dict) else None
+    if data and envelope.get("success") and str(data.get("stdout") or "").strip():
+        return "Python printed", short(str(data["stdout"]).strip(), 2000)
+    return f"{message.name or 'The tool'} returned", short(message.text, 2000)
+
+
 def _repeats_last_call(messages: list[AnyMessage], call: AIMessage) -> bool:
     """True when `call` asks for exactly what the previous tool round of this turn did: its
     result is already above, so a small model stuck on the same decision answers instead."""
@@ -132,7 +142,8 @@ def build_react_graph(
         history = text_view(close_dangling_calls(with_system_prompt(messages, ctx, "react")))
         last = messages[-1]
         if isinstance(last, ToolMessage):  # a small model restates a result best right after seeing it again
-            ask = render_prompt("react", "answer", request=last_user_text(messages), result=short(last.text, 2000))
+            source, output = _tool_output(last)
+            ask = render_prompt("react", "answer", request=last_user_text(messages), source=source, output=output)
             history = [*history, HumanMessage(ask)]
         reply = await model.ainvoke(history, config=call_config)
         return reply if isinstance(reply, AIMessage) else AIMessage(content=reply.content)
