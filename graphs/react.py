@@ -31,7 +31,7 @@ from langgraph.runtime import Runtime
 from graphs.decisions import ToolCalling, decide, decision_prompt, text_view
 from graphs.deps import INTERNAL, AgentContext, configured_model, context_of, progress, trim_history
 from graphs.prompts import render_prompt, with_system_prompt
-from graphs.text import short
+from graphs.text import last_user_text, short
 
 __all__ = ["build_react_graph", "tool_rounds", "close_dangling_calls", "STOPPED_EARLY_NOTE", "INTERRUPTED_RESULT"]
 
@@ -76,6 +76,28 @@ def close_dangling_calls(messages: list[AnyMessage]) -> list[AnyMessage]:
     return out
 
 
+def _tool_output(message: ToolMessage) -> tuple[str, str]:
+    """What a tool gave, as short as a tiny model needs it: a program's stdout when the tool's
+    structured result has one (measured: SmolLM2 then states the number), else its text."""
+    envelope = message.artifact if isinstance(message.artifact, dict) else {}
+    data = envelope.get("data") if isinstance(envelope.get("data"), dict) else None
+    if data and envelope.get("success") and str(data.get("stdout") or "").strip():
+        return "Python printed", short(str(data["stdout"]).strip(), 2000)
+    return f"{message.name or 'The tool'} returned", short(message.text, 2000)
+
+
+def _repeats_last_call(messages: list[AnyMessage], call: AIMessage) -> bool:
+    """True when `call` asks for exactly what the previous tool round of this turn did: its
+    result is already above, so a small model stuck on the same decision answers instead."""
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage):
+            return False
+        if isinstance(message, AIMessage) and message.tool_calls:
+            before = [(c["name"], c["args"]) for c in message.tool_calls]
+            return before == [(c["name"], c["args"]) for c in call.tool_calls]
+    return False
+
+
 def build_react_graph(
     *,
     llm: BaseChatModel,
@@ -115,11 +137,14 @@ def build_react_graph(
         trimmed = close_dangling_calls(trim_history(messages, ctx.max_history))
         context = [SystemMessage(ctx.attachments.strip())] if ctx.attachments else []
         call = await decide(model, [*context, *trimmed], tools, instructions=instructions, config=INTERNAL)
-        if call is not None:
+        if call is not None and not _repeats_last_call(messages, call):
             return call
         history = text_view(close_dangling_calls(with_system_prompt(messages, ctx, "react")))
-        if isinstance(messages[-1], ToolMessage):  # small models answer a tool result better when asked to
-            history = [*history, HumanMessage(render_prompt("react", "answer"))]
+        last = messages[-1]
+        if isinstance(last, ToolMessage):  # a small model restates a result best right after seeing it again
+            source, output = _tool_output(last)
+            ask = render_prompt("react", "answer", request=last_user_text(messages), source=source, output=output)
+            history = [*history, HumanMessage(ask)]
         reply = await model.ainvoke(history, config=call_config)
         return reply if isinstance(reply, AIMessage) else AIMessage(content=reply.content)
 

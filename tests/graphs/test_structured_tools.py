@@ -64,7 +64,7 @@ async def test_react_structured_calls_a_tool_then_answers(tools: list[BaseTool])
     assert not any(isinstance(m, ToolMessage) or getattr(m, "tool_calls", None) for m in second + answer)
     assert second[-2].text == '{"step": {"action": "multiply", "a": 6, "b": 7}}'
     assert second[-1].text == "multiply returned:\n42"
-    assert answer[-1].text.startswith("Answer my request above now")
+    assert answer[-1].text == "My request: What is 6*7? Use the tool.\nmultiply returned: 42\nSo the answer is"
     # Only the answer streams as answer tokens; the JSON decisions never reach the client.
     assert "".join(run.tokens) == run.answer
     assert any(p.startswith("Calling multiply(") for p in run.progress)
@@ -94,7 +94,7 @@ async def test_react_structured_unusable_decision_becomes_a_plain_answer(
 
     assert [type(m) for m in run.messages] == [HumanMessage, AIMessage]
     assert run.answer == "Hello there."
-    assert not llm.calls[1][-1].text.startswith("Answer my request above now")  # no tool result to answer from
+    assert not llm.calls[1][-1].text.startswith("My request:")  # no tool result to answer from
 
 
 async def test_react_structured_second_turn_sees_the_first_as_text(tools: list[BaseTool]) -> None:
@@ -144,3 +144,21 @@ def test_settings_pick_the_mode_per_backend(data_dir: Any) -> None:
     assert options_from_settings(auto, "openai")["react"]["tool_calling"] == "native"
     forced = make_settings(data_dir, tool_calling_mode="structured")
     assert options_from_settings(forced, "ollama")["react"]["tool_calling"] == "structured"
+
+
+async def test_react_structured_repeated_identical_call_answers_instead(tools: list[BaseTool]) -> None:
+    llm = ScriptedChatModel(responses=[step("multiply", a=6, b=7), step("multiply", a=6, b=7), "42."])
+    graph = build_graph("react", llm=llm, tools=tools, checkpointer=InMemorySaver(), tool_calling="structured")
+    run = await run_graph(graph, "6*7?")
+
+    assert [type(m) for m in run.messages] == [HumanMessage, AIMessage, ToolMessage, AIMessage]
+    assert run.answer == "42." and llm.calls[2][-1].text.startswith("My request:")
+
+
+async def test_react_structured_answers_from_the_programs_stdout(all_tools: list[BaseTool]) -> None:
+    llm = ScriptedChatModel(responses=[step("python_coder", code="print(6 * 7)"), step(FINAL_ANSWER), "42."])
+    graph = build_graph("react", llm=llm, tools=all_tools, checkpointer=InMemorySaver(), tool_calling="structured")
+    run = await run_graph(graph, "6*7 in Python?")
+
+    assert run.answer == "42."
+    assert llm.calls[2][-1].text == "My request: 6*7 in Python?\nPython printed: result: 42\nSo the answer is"
