@@ -9,17 +9,16 @@ names, keys or functions instead of guessing. A file that cannot be parsed gets 
 from __future__ import annotations
 
 import ast
-import csv
 import io
 import json
 import logging
-from collections.abc import Callable, Iterable
-from datetime import date, datetime
+from collections.abc import Callable
 from typing import Any
 
-from core.documents.guard import CellBudget, check_zip, install_pdf_inflate_limit
+from core.documents.guard import check_zip, install_pdf_inflate_limit
 from core.documents.limits import DocumentLimits, TooLarge
-from core.documents.text import decode, load_json, xls_rows, xlsx_rows
+from core.documents.tables import _csv, _tsv, _xls, _xlsx
+from core.documents.text import load_json
 
 __all__ = ["describe", "MAX_CHARS"]
 
@@ -60,98 +59,6 @@ def _json(data: bytes, limits: DocumentLimits) -> list[str]:
                 lines.append(f"items are {_type_name(first)}s, first: {_clip(json.dumps(first), 120)}")
         return lines
     return [f"JSON {_type_name(value)}: {_clip(json.dumps(value), 120)}"]
-
-
-def _dtype(values: list[Any]) -> str:
-    """pandas-style dtype names, which the model's pandas code will meet."""
-    seen = [v for v in values if v not in (None, "")]
-    if not seen:
-        return "object"
-    if all(isinstance(v, bool) for v in seen):
-        return "bool"
-    if all(isinstance(v, datetime | date) for v in seen):
-        return "datetime64[ns]"
-
-    def number(v: Any, kind: type) -> bool:
-        if isinstance(v, bool):
-            return False
-        if isinstance(v, int | float):
-            return kind is float or isinstance(v, int)
-        try:
-            kind(str(v).strip())
-            return True
-        except ValueError:
-            return False
-
-    if all(number(v, int) for v in seen):
-        return "int64"
-    if all(number(v, float) for v in seen):
-        return "float64"
-    return "object"
-
-
-def _table_lines(rows: Iterable[Any], label: str = "") -> list[str]:
-    """Header, dtypes and first rows of a table whose first row names the columns."""
-    header: list[str] | None = None
-    sample: list[list[Any]] = []
-    count = 0
-    for row in rows:
-        row = list(row)
-        if header is None:
-            if not any(v not in (None, "") for v in row):
-                continue
-            header = ["" if v is None else str(v) for v in row]
-            continue
-        if not any(v not in (None, "") for v in row):
-            continue
-        count += 1
-        if len(sample) < _TYPE_SAMPLE:
-            sample.append(row)
-    if header is None:
-        return [f"{label}0 rows x 0 columns"]
-    width = len(header)
-    cols = [f"{name} ({_dtype([r[i] if i < len(r) else None for r in sample])})" for i, name in enumerate(header)]
-    more = f" and {width - _MAX_ITEMS} more" if width > _MAX_ITEMS else ""
-    head = [",".join(header)] + [",".join("" if v is None else str(v) for v in r) for r in sample[:_HEAD_ROWS]]
-    return [
-        f"{label}{count} rows x {width} columns",
-        f"  columns: {', '.join(cols[:_MAX_ITEMS])}{more}",
-        "  first rows:",
-        *(f"    {_clip(line, 160)}" for line in head),
-    ]
-
-
-def _csv(data: bytes, limits: DocumentLimits, sep: str = ",") -> list[str]:
-    budget = CellBudget(limits.max_cells)
-
-    def rows() -> Iterable[list[str]]:
-        for row in csv.reader(io.StringIO(decode(data)), delimiter=sep):
-            budget.take(len(row))
-            yield row
-
-    lines = _table_lines(rows())
-    return ["CSV, " + lines[0], *lines[1:]]
-
-
-def _tsv(data: bytes, limits: DocumentLimits) -> list[str]:
-    return _csv(data, limits, "\t")
-
-
-def _sheets(kind: str, sheets: list[tuple[str, Any]]) -> list[str]:
-    lines = [f"Excel workbook, {len(sheets)} sheet(s)"]
-    for name, rows in sheets[:_MAX_SHEETS]:
-        lines.extend(_table_lines(rows, f"sheet {name!r}: "))
-    if len(sheets) > _MAX_SHEETS:
-        lines.append(f"... and {len(sheets) - _MAX_SHEETS} more sheets")
-    return lines
-
-
-def _xlsx(data: bytes, limits: DocumentLimits) -> list[str]:
-    return _sheets("XLSX", xlsx_rows(data, limits))
-
-
-def _xls(data: bytes, limits: DocumentLimits) -> list[str]:
-    return _sheets("XLS", xls_rows(data, limits))
 
 
 def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:

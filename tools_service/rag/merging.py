@@ -14,12 +14,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
 
-from tools_service.rag import store
+from settings import Settings
+from tools_service.rag import merge_policy, store
 
-if TYPE_CHECKING:
-    from tools_service.rag.engine import RagEngine
+
+class Collections(Protocol):
+    """What the merger needs of the engine (a protocol, so the two modules do not import each other)."""
+
+    settings: Settings
+
+    async def _snapshot(self, user: str, name: str) -> tuple[Path, store.Snapshot]: ...
+
+    async def _commit(
+        self, user: str, name: str, snap: store.Snapshot, change: Callable[[store.Snapshot], store.Snapshot]
+    ) -> None: ...
+
 
 __all__ = ["Merger"]
 
@@ -27,7 +40,7 @@ log = logging.getLogger(__name__)
 
 
 class Merger:
-    def __init__(self, engine: RagEngine) -> None:
+    def __init__(self, engine: Collections) -> None:
         self.engine = engine
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self.merges = 0  # merges committed by this process (for tests and benchmarks)
@@ -37,7 +50,7 @@ class Merger:
             dirty = len(snap.views) > 1 or any(v.deleted for v in snap.views)
             return [v.segment.name for v in snap.views] if dirty else None
         s = self.engine.settings
-        return store.plan_merge(snap, s.rag_merge_factor, s.rag_merge_floor_rows, s.rag_purge_ratio)
+        return merge_policy.plan_merge(snap, s.rag_merge_factor, s.rag_merge_floor_rows, s.rag_purge_ratio)
 
     def schedule(self, user: str, name: str) -> None:
         key = (user, name)
@@ -59,12 +72,12 @@ class Merger:
         names = self._plan(snap, everything=everything)
         if not names:
             return False
-        tmp, merged = await asyncio.to_thread(store.build_merged, path, snap, names)
+        tmp, merged = await asyncio.to_thread(merge_policy.build_merged, path, snap, names)
         done = False
 
         def swap(current: store.Snapshot) -> store.Snapshot:
             nonlocal done
-            result = store.commit_merge(path, current, names, tmp, merged)
+            result = merge_policy.commit_merge(path, current, names, tmp, merged)
             done = result is not current
             return result
 

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 def migrate_v1(path: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    from tools_service.rag.store import FORMAT, MANIFEST, _atomic_write
+    from tools_service.rag.files import FORMAT, MANIFEST, _atomic_write
 
     log.warning("migrating collection %s to segment format %d", path, FORMAT)
     docs = []
