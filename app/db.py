@@ -26,6 +26,8 @@ __all__ = [
     "LoginThrottle",
     "IdempotencyRecord",
     "ApiKey",
+    "RunLease",
+    "RunCancel",
     "Database",
     "async_url",
     "utcnow",
@@ -114,6 +116,25 @@ class ApiKey(SQLModel, table=True):
     revoked: bool = False
 
 
+class RunLease(SQLModel, table=True):
+    """A run in progress in some process (`owner`), so any replica can tell that a session
+    is running and ask for it to stop. Renewed while it runs; a lease left by a process that
+    died goes stale after a while and is then ignored."""
+
+    thread_id: str = Field(primary_key=True, max_length=200)
+    run_id: str = Field(max_length=32)
+    owner: str = Field(index=True, max_length=32)
+    renewed_at: float = 0.0
+
+
+class RunCancel(SQLModel, table=True):
+    """A request, made on any replica, to stop run `run_id`; its owner polls for these."""
+
+    thread_id: str = Field(primary_key=True, max_length=200)
+    run_id: str = Field(max_length=32)
+    requested_at: float = 0.0
+
+
 def async_url(url: str) -> str:
     if url.startswith("sqlite:///"):
         return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
@@ -167,6 +188,11 @@ class Database:
             except Exception as exc:  # another worker created it first
                 await db.rollback()
                 log.info("admin user not created here (%s): another worker may have", type(exc).__name__)
+
+    async def ping(self) -> None:
+        """One round trip (readiness): raises when the database does not answer."""
+        async with self.engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
 
     def session(self) -> AsyncSession:
         return self.sessionmaker()

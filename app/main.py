@@ -19,13 +19,16 @@ from langchain_core.tools import BaseTool
 
 from app.api.routes import admin, auth, chat, keys, models, sessions, tools_proxy, web
 from app.db import Database
+from app.services.cancellation import Cancellation
 from app.services.checkpoints import open_checkpointer
 from app.services.container import Services
 from app.services.runner import Runner
 from core.default_admin import check_default_admin
 from core.errors import install_error_handlers
+from core.health import Drain, install_health
 from core.limits import BodyLimitMiddleware, BodyLimits
 from core.llm import LLMService, build_chat_model, resolve_backend
+from core.metrics import MetricsMiddleware
 from core.observability import RequestIdMiddleware, configure_logging
 from core.private import make_private
 from graphs.registry import build_all, options_from_settings
@@ -63,6 +66,7 @@ def create_app(
 ) -> FastAPI:
     settings = (settings or get_settings()).ensure_secrets()
     make_private(settings.data_dir)
+    drain = Drain()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -89,26 +93,41 @@ def create_app(
                 checkpointer=checkpointer,
                 options=options_from_settings(settings, service.info.name),
             )
+            runner = Runner(graphs, service.info.name, service.run_callbacks())
+            cancellation = Cancellation(db, runner, poll=settings.cancel_poll_seconds)
+            runner.lifecycle = cancellation
+            await stack.enter_async_context(cancellation.running())
             app.state.services = Services(
                 settings=settings,
                 db=db,
                 llm=service,
                 graphs=graphs,
-                runner=Runner(graphs, service.info.name, service.run_callbacks()),
+                runner=runner,
                 tools=tool_list,
                 tools_client=client,
                 checkpointer=checkpointer,
+                cancellation=cancellation,
             )
+            drain.on_drain.append(lambda: cancellation.drain(settings.drain_grace_seconds))
+            drain.install_sigterm()
             log.info("main app ready: agents %s, backend %s", ", ".join(graphs), service.info.name)
             yield
+            drain.begin()
+            await cancellation.drain(settings.drain_grace_seconds)
 
     app = FastAPI(title="LLM API", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.add_middleware(BodyLimitMiddleware, limits=BodyLimits.from_settings(settings))
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(MetricsMiddleware, name="main")
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+
+    async def check_db() -> None:
+        await app.state.services.db.ping()
+
+    install_health(app, "main", drain, check_db)
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, Any]:

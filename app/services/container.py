@@ -10,6 +10,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 
 from app.db import Database
+from app.services.cancellation import Cancellation
 from app.services.runner import Runner
 from core.llm import LLMService
 from settings import Settings
@@ -29,3 +30,5 @@ class Services:
     # None when the app was given its tools (tests, notebooks) instead of reaching the tools app.
     tools_client: ToolsClient | None = None
     checkpointer: BaseCheckpointSaver[Any] | None = None
+    # Cross-replica cancel and drain (issue 14); None only in apps built without a lifespan.
+    cancellation: Cancellation | None = None
