@@ -164,8 +164,10 @@ class Database:
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
 
     async def init(self) -> None:
-        async with self.engine.begin() as conn:
-            await conn.run_sync(SQLModel.metadata.create_all)
+        """Migrate the schema (one replica at a time: app.migrations), then make the admin."""
+        from app.migrations import migrate  # imports this module: deferred to avoid the cycle
+
+        await migrate(self.engine)
         await self.ensure_admin()
 
     async def ensure_admin(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +30,7 @@ class Drain:
     """Whether this process is shutting down, and what to do when it starts to."""
 
     draining: bool = False
-    on_drain: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    on_drain: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def begin(self) -> None:

@@ -84,7 +84,9 @@ class Cancellation:
 
         task = asyncio.get_running_loop().create_task(run())
         self._writes[thread_id] = task
-        task.add_done_callback(lambda t: self._writes.pop(thread_id, None) if self._writes.get(thread_id) is t else None)
+        task.add_done_callback(
+            lambda t: self._writes.pop(thread_id, None) if self._writes.get(thread_id) is t else None
+        )
 
     def _upsert(self, table: Any, values: dict[str, Any]) -> Any:
         dialect = postgresql if self.db.engine.dialect.name == "postgresql" else sqlite
@@ -100,7 +102,9 @@ class Cancellation:
     async def _drop_lease(self, thread_id: str, run_id: str) -> None:
         async with self.db.session() as db:
             await db.exec(delete(RunLease).where(col(RunLease.thread_id) == thread_id, col(RunLease.run_id) == run_id))
-            await db.exec(delete(RunCancel).where(col(RunCancel.thread_id) == thread_id, col(RunCancel.run_id) == run_id))
+            await db.exec(
+                delete(RunCancel).where(col(RunCancel.thread_id) == thread_id, col(RunCancel.run_id) == run_id)
+            )
             await db.commit()
 
     # -- called by the routes ------------------------------------------------------------
@@ -139,8 +143,8 @@ class Cancellation:
         if not await self.request(thread_id):
             return
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and await self._lease(thread_id) is not None:
-            await asyncio.sleep(self.poll)
+        while time.monotonic() < deadline and await self._lease(thread_id) is not None:  # noqa: ASYNC110
+            await asyncio.sleep(self.poll)  # the lease is in the database: polled like the owner polls
 
     # -- the per-process loop ------------------------------------------------------------
     async def tick(self) -> None:
