@@ -28,6 +28,7 @@ from sqlmodel import col, select
 
 from app.db import Database, RunCancel, RunLease
 from app.services.runner import Runner
+from core import metrics
 
 __all__ = ["Cancellation"]
 
@@ -60,11 +61,14 @@ class Cancellation:
     def started(self, thread_id: str) -> None:
         run_id = uuid.uuid4().hex
         self._mine[thread_id] = run_id
+        metrics.RUNS_IN_FLIGHT.inc()
         self._idle.clear()
         self._chain(thread_id, self._write_lease(thread_id, run_id))
 
     def ended(self, thread_id: str) -> None:
         run_id = self._mine.pop(thread_id, None)
+        if run_id is not None:
+            metrics.RUNS_IN_FLIGHT.dec()
         if not self._mine:
             self._idle.set()
         if run_id is not None:
