@@ -25,6 +25,8 @@ if connection is not None:
 else:
     from settings import get_settings
 
-    url = get_settings().db_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.db_url.replace("postgresql://", "postgresql+psycopg://", 1)
     with create_engine(url).begin() as conn:
         _run(conn)
