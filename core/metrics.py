@@ -2,7 +2,7 @@
 by backend, sandbox runs and queue wait, RAG query latency.
 
 With several workers per app each process counts on its own; set `PROMETHEUS_MULTIPROC_DIR`
-(an empty directory per app, made before the workers start: `llm-api` does so) and
+(an empty directory per app, made before the workers start) and
 `/metrics` then adds up every worker's files, so a scrape sees the whole app whichever
 worker answers it.
 """

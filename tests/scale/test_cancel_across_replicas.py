@@ -11,6 +11,8 @@ from tests.integration.conftest import Platform
 from tests.integration.test_sessions import api, chat
 from tests.scripted_llm import Reply
 
+BOTH_STORES = True  # every test with `store` runs on SQLite and on PostgreSQL
+
 SLOW = 60.0  # the model's delay: had the cancel not worked, the answer would arrive after it
 
 

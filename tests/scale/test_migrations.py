@@ -22,6 +22,8 @@ from tests.integration.conftest import platform_settings
 from tests.scripted_llm import ScriptedLLM
 from tests.servers import serve_app
 
+BOTH_STORES = True  # every test with `store` runs on SQLite and on PostgreSQL
+
 
 def _sync_url(url: str) -> str:
     return async_url(url).replace("+aiosqlite", "")
