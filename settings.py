@@ -219,8 +219,7 @@ class Settings(BaseSettings):
     db_pool_timeout: float = 5.0
     llm_max_connections: int = 256
     idempotency_ttl_hours: float = 24.0
-    # Several replicas: a cancel reaching another replica is seen within CANCEL_POLL_SECONDS;
-    # on SIGTERM, runs in flight get DRAIN_GRACE_SECONDS to finish, then are cancelled.
+    # Replicas see a cancel sent to another within CANCEL_POLL_SECONDS; SIGTERM drains (README).
     cancel_poll_seconds: float = 0.2
     drain_grace_seconds: float = 30.0
 
