@@ -9,7 +9,8 @@ first, so exactly one applies the migrations and the others then find the schema
   write lock at every BEGIN), which holds other writers, and so other migrators, off.
 
 A database made before migrations existed (tables, no `alembic_version`) is stamped at the
-baseline first. Make a new migration with `make migration m="what changed"`.
+baseline (or, if it has every table, at the newest revision) first. Make a new migration
+with `make migration m="what changed"`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import SQLModel
 
 __all__ = ["migrate", "alembic_config", "BASELINE", "LOCK_KEY"]
 
@@ -45,8 +47,12 @@ def _upgrade(conn: Connection) -> None:
     before = MigrationContext.configure(conn).get_current_revision()
     cfg = alembic_config(conn)
     if before is None and inspect(conn).has_table("user"):
-        log.info("database predates migrations: stamping it at the baseline %s", BASELINE)
-        command.stamp(cfg, BASELINE)
+        # Made by `create_all` (an older release, or a tool): with every table of the models
+        # present it is taken as current, otherwise as the baseline, then upgraded.
+        missing = set(SQLModel.metadata.tables) - set(inspect(conn).get_table_names())
+        at = BASELINE if missing else "head"
+        log.info("database predates migrations: stamping it at %s", at)
+        command.stamp(cfg, at)
     command.upgrade(cfg, "head")
     after = MigrationContext.configure(conn).get_current_revision()
     if after != before:

@@ -108,3 +108,19 @@ def test_a_database_made_before_migrations_is_adopted(data_dir: Path) -> None:
         assert inspect(conn).has_table("runlease")
     engine.dispose()
     assert _schema_diff(settings.db_url) == []
+
+
+def test_a_database_made_by_create_all_of_the_current_models_is_taken_as_current(data_dir: Path) -> None:
+    """What `tests/accounts.py` and older tools did: every table already there."""
+    settings = make_settings(data_dir)
+    engine = create_engine(_sync_url(settings.db_url))
+    SQLModel.metadata.create_all(engine)
+    engine.dispose()
+    db = Database(settings)
+
+    async def init() -> None:
+        await db.init()
+        await db.close()
+
+    asyncio.run(init())
+    assert _schema_diff(settings.db_url) == []
