@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
 
-.PHONY: run test setup system-deps test-deps apt-install lint typecheck bench fuzz clean bench-peers
+.PHONY: run test setup system-deps test-deps apt-install lint typecheck bench fuzz clean bench-peers migration cluster
 
 run: setup
 	$(BIN)/llm-api serve
@@ -19,11 +19,21 @@ setup: system-deps $(STAMP)
 system-deps:
 	@command -v bwrap >/dev/null 2>&1 || $(MAKE) --no-print-directory apt-install PKGS=bubblewrap
 
-# PostgreSQL binaries for the tests that run the platform on a throwaway cluster; Chromium
-# for the web chat's browser tests (driven by Playwright, which never downloads a browser here).
+# PostgreSQL binaries for the tests that run the platform on a throwaway cluster; HAProxy for
+# the multi-replica test (deploy/run-local-cluster); Chromium for the web chat's browser tests
+# (driven by Playwright, which never downloads a browser here).
 test-deps:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || $(MAKE) --no-print-directory apt-install PKGS=postgresql
+	@command -v haproxy >/dev/null 2>&1 || test -x /usr/sbin/haproxy || $(MAKE) --no-print-directory apt-install PKGS=haproxy
 	@test -x /usr/bin/chromium || $(MAKE) --no-print-directory apt-install PKGS=chromium
+
+# A new schema migration after changing a table in app/db.py: make migration m="what changed"
+migration: setup
+	DATA_DIR=$$(mktemp -d) sh -c '$(BIN)/alembic upgrade head && $(BIN)/alembic revision --autogenerate -m "$(m)"'
+
+# Two main and two tools replicas behind HAProxy on one PostgreSQL (README "Running at scale").
+cluster: setup test-deps
+	PATH=$(BIN):$$PATH deploy/run-local-cluster $(CLUSTER_ARGS)
 
 apt-install:
 	@echo "installing $(PKGS)"

@@ -182,8 +182,7 @@ class Settings(BaseSettings):
     rag_prf_docs: int = 10
     rag_prf_terms: int = 10
     rag_prf_weight: float = 0.7
-    # Segments: an upload writes one; `factor` segments of one size tier merge in the
-    # background; a segment with this share of deleted chunks is rewritten without them.
+    # Segments: one per upload; `factor` of a size tier merge; this share deleted: rewritten.
     rag_merge_factor: int = 8
     rag_merge_floor_rows: int = 2000
     rag_purge_ratio: float = 0.25
@@ -212,16 +211,17 @@ class Settings(BaseSettings):
     doc_max_text_chars: int = 20_000_000
     log_level: str = "INFO"
 
-    # Concurrency: pools sized for 128 concurrent sessions per worker. A request that cannot
-    # get a database connection within DB_POOL_TIMEOUT seconds gets a 503 with Retry-After.
+    # Pools sized for 128 concurrent sessions per worker; no free connection in DB_POOL_TIMEOUT s: 503.
     db_pool_size: int = 20
     db_max_overflow: int = 20
     db_pool_timeout: float = 5.0
     llm_max_connections: int = 256
     idempotency_ttl_hours: float = 24.0
-    # Messages a session's checkpoint keeps before older ones move to the transcript table
-    # (app/services/archive.py); 0 = max(2 x MAX_CONVERSATION_HISTORY, 100).
+    # Checkpoint window before messages move to the transcript (0: max(2 x history, 100)).
     checkpoint_window: int = 0
+    # Replicas see a cancel sent to another within CANCEL_POLL_SECONDS; SIGTERM drains (README).
+    cancel_poll_seconds: float = 0.2
+    drain_grace_seconds: float = 30.0
 
     @field_validator("data_dir")
     @classmethod

@@ -18,9 +18,10 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import SQLModel, delete, select
+from sqlmodel import delete, select
 
 from app.db import ChatSession, Database, User
+from app.migrations import migrate
 from app.services import accounts
 from settings import Settings, get_settings
 
@@ -72,9 +73,8 @@ def _sync(fn: _DBCommand) -> Callable[[argparse.Namespace], int]:
 async def _with_db(fn: _DBCommand, args: argparse.Namespace, settings: Settings) -> int:
     db = Database(settings)
     try:
-        # Tables only: no default admin is created behind the operator's back.
-        async with db.engine.begin() as conn:
-            await conn.run_sync(SQLModel.metadata.create_all)
+        # The schema only (migrated, as the apps do): no default admin behind the operator's back.
+        await migrate(db.engine)
         return await fn(args, db)
     finally:
         await db.close()

@@ -28,6 +28,8 @@ __all__ = [
     "TranscriptRow",
     "TranscriptState",
     "ApiKey",
+    "RunLease",
+    "RunCancel",
     "Database",
     "async_url",
     "utcnow",
@@ -136,6 +138,25 @@ class TranscriptState(SQLModel, table=True):
     chain: str = ""
 
 
+class RunLease(SQLModel, table=True):
+    """A run in progress in some process (`owner`), so any replica can tell that a session
+    is running and ask for it to stop. Renewed while it runs; a lease left by a process that
+    died goes stale after a while and is then ignored."""
+
+    thread_id: str = Field(primary_key=True, max_length=200)
+    run_id: str = Field(max_length=32)
+    owner: str = Field(index=True, max_length=32)
+    renewed_at: float = 0.0
+
+
+class RunCancel(SQLModel, table=True):
+    """A request, made on any replica, to stop run `run_id`; its owner polls for these."""
+
+    thread_id: str = Field(primary_key=True, max_length=200)
+    run_id: str = Field(max_length=32)
+    requested_at: float = 0.0
+
+
 def async_url(url: str) -> str:
     if url.startswith("sqlite:///"):
         return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
@@ -165,8 +186,10 @@ class Database:
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
 
     async def init(self) -> None:
-        async with self.engine.begin() as conn:
-            await conn.run_sync(SQLModel.metadata.create_all)
+        """Migrate the schema (one replica at a time: app.migrations), then make the admin."""
+        from app.migrations import migrate  # imports this module: deferred to avoid the cycle
+
+        await migrate(self.engine)
         await self.ensure_admin()
 
     async def ensure_admin(self) -> None:
@@ -189,6 +212,11 @@ class Database:
             except Exception as exc:  # another worker created it first
                 await db.rollback()
                 log.info("admin user not created here (%s): another worker may have", type(exc).__name__)
+
+    async def ping(self) -> None:
+        """One round trip (readiness): raises when the database does not answer."""
+        async with self.engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
 
     def session(self) -> AsyncSession:
         return self.sessionmaker()

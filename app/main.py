@@ -21,13 +21,16 @@ from langchain_core.tools import BaseTool
 from app.api.routes import admin, auth, chat, keys, models, sessions, tools_proxy, web
 from app.db import Database
 from app.services.archive import TranscriptArchive
+from app.services.cancellation import Cancellation
 from app.services.checkpoints import open_checkpointer
 from app.services.container import Services
 from app.services.runner import Runner
 from core.default_admin import check_default_admin
 from core.errors import install_error_handlers
+from core.health import Drain, install_health
 from core.limits import BodyLimitMiddleware, BodyLimits
 from core.llm import LLMService, build_chat_model, resolve_backend
+from core.metrics import MetricsMiddleware
 from core.observability import RequestIdMiddleware, configure_logging
 from core.private import make_private
 from graphs.registry import build_all, options_from_settings
@@ -66,6 +69,7 @@ def create_app(
 ) -> FastAPI:
     settings = (settings or get_settings()).ensure_secrets()
     make_private(settings.data_dir)
+    drain = Drain()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -92,34 +96,43 @@ def create_app(
                 checkpointer=checkpointer,
                 options=options_from_settings(settings, service.info.name),
             )
+            window = settings.checkpoint_window or max(2 * settings.max_conversation_history, 100)
+            runner = Runner(graphs, service.info.name, service.run_callbacks(), archive=TranscriptArchive(db, window))
+            cancellation = Cancellation(db, runner, poll=settings.cancel_poll_seconds)
+            runner.lifecycle = cancellation
+            await stack.enter_async_context(cancellation.running())
             app.state.services = Services(
                 settings=settings,
                 db=db,
                 llm=service,
                 graphs=graphs,
-                runner=Runner(
-                    graphs,
-                    service.info.name,
-                    service.run_callbacks(),
-                    archive=TranscriptArchive(
-                        db, settings.checkpoint_window or max(2 * settings.max_conversation_history, 100)
-                    ),
-                ),
+                runner=runner,
                 tools=tool_list,
                 tools_client=client,
                 checkpointer=checkpointer,
                 clock=clock or time.time,
+                cancellation=cancellation,
             )
+            drain.on_drain.append(lambda: cancellation.drain(settings.drain_grace_seconds))
+            drain.install_sigterm()
             log.info("main app ready: agents %s, backend %s", ", ".join(graphs), service.info.name)
             yield
+            drain.begin()
+            await cancellation.drain(settings.drain_grace_seconds)
 
     app = FastAPI(title="LLM API", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.add_middleware(BodyLimitMiddleware, limits=BodyLimits.from_settings(settings))
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(MetricsMiddleware, name="main")
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+
+    async def check_db() -> None:
+        await app.state.services.db.ping()
+
+    install_health(app, "main", drain, check_db)
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, Any]:

@@ -21,6 +21,8 @@ from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.outputs import LLMResult
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core import metrics
+
 __all__ = ["request_id_var", "configure_logging", "RequestIdMiddleware", "LLMCallLogger"]
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -130,6 +132,10 @@ class LLMCallLogger(AsyncCallbackHandler):
                 for key in ("input_tokens", "output_tokens", "total_tokens"):
                     usage[key] = usage.get(key, 0) + int(meta.get(key, 0) or 0)
         self.count(usage)
+        metrics.LLM_CALLS.labels(self.backend, "ok").inc()
+        metrics.LLM_LATENCY.labels(self.backend).observe(time.perf_counter() - started)
+        for kind in ("input_tokens", "output_tokens"):
+            metrics.LLM_TOKENS.labels(self.backend, kind.removesuffix("_tokens")).inc(usage.get(kind, 0))
         self.log.info(
             "llm call",
             extra={
@@ -147,6 +153,7 @@ class LLMCallLogger(AsyncCallbackHandler):
 
     async def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         started, model = self._started.pop(run_id, (time.perf_counter(), ""))
+        metrics.LLM_CALLS.labels(self.backend, "error").inc()
         self.log.warning(
             "llm call failed: %s",
             error,

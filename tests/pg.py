@@ -7,12 +7,13 @@ import os
 import shutil
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from tests.servers import free_port
 
-__all__ = ["postgres_bin", "postgres_server"]
+__all__ = ["postgres_bin", "postgres_server", "fresh_database"]
 
 
 def postgres_bin() -> str | None:
@@ -52,3 +53,13 @@ def postgres_server() -> Iterator[str]:
     finally:
         subprocess.run([*prefix, f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def fresh_database(cluster: str) -> str:
+    """A new, empty database in the cluster at `cluster` (one per test: no state leaks)."""
+    import psycopg
+
+    name = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(cluster, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return cluster.rsplit("/", 1)[0] + "/" + name

@@ -19,7 +19,9 @@ from fastapi import FastAPI, Request
 
 from core.default_admin import check_default_admin
 from core.errors import install_error_handlers
+from core.health import Drain, install_health
 from core.limits import BodyLimitMiddleware, BodyLimits
+from core.metrics import MetricsMiddleware
 from core.observability import RequestIdMiddleware, configure_logging
 from core.private import make_private
 from settings import Settings, get_settings
@@ -51,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = (settings or get_settings()).ensure_secrets()
     make_private(settings.data_dir)
     modules = _load_modules()
+    drain = Drain()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -59,9 +62,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for module in modules:
             if hasattr(module, "startup"):
                 await module.startup(app)
+        drain.install_sigterm()
         try:
             yield
         finally:
+            drain.begin()
             for module in reversed(modules):
                 if hasattr(module, "shutdown"):
                     await module.shutdown(app)
@@ -72,7 +77,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.add_middleware(BodyLimitMiddleware, limits=BodyLimits.from_settings(settings))
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(MetricsMiddleware, name="tools")
     install_error_handlers(app)
+
+    async def check_db() -> None:  # accounts and API keys are read from the main app's database
+        async with identity_store(app).engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+
+    install_health(app, "tools", drain, check_db)
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, Any]:

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core import metrics
 from settings import Settings
 from tools_service.launch import Launcher, Limits, Output, bwrap_help
 from tools_service.workspace import WalkStats, Workspaces
@@ -164,11 +165,15 @@ class Sandbox:
         called once the run has its slot) gives the bytes the workspace may hold under the
         user's total quota; the run's quota is the smaller of that and the workspace quota."""
         user_gate = self._users.setdefault(workspace.parent.name, asyncio.Semaphore(self.per_user))
+        queued = time.perf_counter()
         async with self._locks.setdefault(workspace, asyncio.Lock()), user_gate, self._semaphore:
+            metrics.SANDBOX_QUEUE_WAIT.observe(time.perf_counter() - queued)
             quota = self.limits.quota_bytes
             if room is not None:
                 quota = min(quota, await asyncio.to_thread(room))
-            return await self._execute(workspace, code, timeout or self.limits.timeout, watch=True, quota=quota)
+            result = await self._execute(workspace, code, timeout or self.limits.timeout, watch=True, quota=quota)
+            metrics.SANDBOX_RUNS.labels(result.stopped or ("ok" if result.exit_code == 0 else "error")).inc()
+            return result
 
     async def _execute(
         self, workspace: Path, code: str, timeout: float, watch: bool = False, quota: int | None = None

@@ -12,6 +12,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 
 from app.db import Database
+from app.services.cancellation import Cancellation
 from app.services.runner import Runner
 from core.llm import LLMService
 from settings import Settings
@@ -33,3 +34,5 @@ class Services:
     checkpointer: BaseCheckpointSaver[Any] | None = None
     # Wall-clock seconds for time-window rules (login throttling); tests inject a manual clock.
     clock: Callable[[], float] = time.time
+    # Cross-replica cancel and drain (issue 14); None only in apps built without a lifespan.
+    cancellation: Cancellation | None = None

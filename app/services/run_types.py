@@ -6,14 +6,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from app.schemas.openai import ChatMessageIn, Usage
 from core.errors import APIError
 from core.observability import LLMCallLogger
 from graphs.deps import AgentContext
 
-__all__ = ["RunRequest", "RunEvent", "RunResult", "RunHandle", "UsageLogger", "cancel_once"]
+__all__ = ["RunRequest", "RunEvent", "RunResult", "RunHandle", "RunLifecycle", "UsageLogger", "cancel_once"]
 
 
 @dataclass
@@ -27,6 +27,14 @@ class RunRequest:
     on_commit: Callable[[RunResult], Awaitable[None]] | None = None
     # Runs after a failed or cancelled turn has been rolled back (e.g. to release its key).
     on_failure: Callable[[], Awaitable[None]] | None = None
+
+
+class RunLifecycle(Protocol):
+    """Told when a run starts and ends (synchronously: it must not await), e.g. to record
+    the run in the database so another replica can cancel it."""
+
+    def started(self, thread_id: str) -> None: ...
+    def ended(self, thread_id: str) -> None: ...
 
 
 @dataclass

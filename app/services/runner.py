@@ -23,7 +23,7 @@ from langgraph.graph.state import CompiledStateGraph
 from app.services import transcripts
 from app.services.archive import TranscriptArchive
 from app.services.history import ArchiveEdit, reconcile
-from app.services.run_types import RunEvent, RunHandle, RunRequest, RunResult, UsageLogger, cancel_once
+from app.services.run_types import RunEvent, RunHandle, RunLifecycle, RunRequest, RunResult, UsageLogger, cancel_once
 from core.errors import APIError, storage_error
 from core.llm import llm_error_to_api_error
 
@@ -59,6 +59,7 @@ class Runner:
         self.callbacks = list(callbacks or [])
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._active: dict[str, asyncio.Task[None]] = {}
+        self.lifecycle: RunLifecycle | None = None  # set by the app (app.services.cancellation)
 
     def _lock(self, key: str) -> asyncio.Lock:
         lock = self._locks.get(key)
@@ -98,6 +99,8 @@ class Runner:
         config = self.config(thread_id)
         async with self._lock(thread_id):
             self._active[thread_id] = asyncio.current_task()  # type: ignore[assignment]
+            if self.lifecycle is not None:
+                self.lifecycle.started(thread_id)
             usage_log = UsageLogger(self.backend)
             pre_ids: set[str] = set()
             removed: list[AnyMessage] = []
@@ -141,6 +144,8 @@ class Runner:
             finally:
                 if self._active.get(thread_id) is asyncio.current_task():
                     del self._active[thread_id]
+                if self.lifecycle is not None:
+                    self.lifecycle.ended(thread_id)
                 if ephemeral and graph.checkpointer:
                     with contextlib.suppress(Exception):
                         await asyncio.shield(graph.checkpointer.adelete_thread(thread_id))  # type: ignore[union-attr]

@@ -97,8 +97,8 @@ def serve_platform(
 
 
 @pytest.fixture
-def platform(data_dir: Path, llm_server: ScriptedLLM) -> Iterator[Platform]:
-    with serve_platform(data_dir, llm_server) as p:
+def platform(data_dir: Path, llm_server: ScriptedLLM, store: dict[str, object]) -> Iterator[Platform]:
+    with serve_platform(data_dir, llm_server, **store) as p:
         yield p
 
 

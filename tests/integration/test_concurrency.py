@@ -17,6 +17,8 @@ import httpx
 from tests.integration.conftest import serve_platform
 from tests.scripted_llm import ScriptedLLM
 
+BOTH_STORES = True  # every test with `store` runs on SQLite and on PostgreSQL
+
 N = 12
 
 
@@ -37,9 +39,11 @@ async def _turn(client: httpx.AsyncClient, url: str, headers: dict[str, str], i:
     return resp.status_code, resp.json()["choices"][0]["message"]["content"] if resp.status_code == 200 else resp.text
 
 
-def test_a_pool_of_one_connection_serves_a_dozen_concurrent_turns(data_dir: Path, llm_server: ScriptedLLM) -> None:
+def test_a_pool_of_one_connection_serves_a_dozen_concurrent_turns(
+    data_dir: Path, llm_server: ScriptedLLM, store: dict[str, object]
+) -> None:
     llm_server.hold_until(N)
-    with serve_platform(data_dir, llm_server, db_pool_size=1, db_max_overflow=0, db_pool_timeout=10.0) as p:
+    with serve_platform(data_dir, llm_server, db_pool_size=1, db_max_overflow=0, db_pool_timeout=10.0, **store) as p:
 
         async def run() -> list[tuple[int, str]]:
             async with httpx.AsyncClient(timeout=120) as client:

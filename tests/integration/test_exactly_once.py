@@ -13,6 +13,8 @@ import pytest
 from tests.integration.conftest import Platform, serve_platform
 from tests.scripted_llm import Reply, ScriptedLLM
 
+BOTH_STORES = True  # every test with `store` runs on SQLite and on PostgreSQL
+
 
 def _history(p: Platform, sid: str) -> list[tuple[str, str]]:
     resp = httpx.get(f"{p.url}/api/chat/history/{sid}", headers=p.headers())
@@ -80,9 +82,11 @@ def test_a_failed_turn_releases_its_key_and_stores_nothing(platform: Platform) -
     assert _history(p, "k2") == [("user", "try"), ("assistant", "echo: try")]
 
 
-def test_a_duplicate_sent_while_the_first_runs_is_refused_not_run(data_dir: Path, llm_server: ScriptedLLM) -> None:
+def test_a_duplicate_sent_while_the_first_runs_is_refused_not_run(
+    data_dir: Path, llm_server: ScriptedLLM, store: dict[str, object]
+) -> None:
     llm_server.hold_until(2)  # the first turn waits at the model until a second request arrives
-    with serve_platform(data_dir, llm_server) as p:
+    with serve_platform(data_dir, llm_server, **store) as p:
         headers = {**p.headers(), "Idempotency-Key": "dup"}
         body = {"model": "chat", "session_id": "k3", "messages": [{"role": "user", "content": "once"}]}
         other = {"model": "chat", "session_id": "k4", "messages": [{"role": "user", "content": "release"}]}

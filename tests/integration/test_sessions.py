@@ -11,6 +11,8 @@ import httpx
 from tests.integration.conftest import Platform
 from tests.scripted_llm import Reply, tool_call
 
+BOTH_STORES = True  # every test with `store` runs on SQLite and on PostgreSQL
+
 
 def chat(p: Platform, token: str, text: str, session_id: str | None = None, **extra: Any) -> httpx.Response:
     body: dict[str, Any] = {"model": "chat", "messages": [{"role": "user", "content": text}]}

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, File, Form, Query, Request, Response, UploadFile
 
+from core import metrics
 from core.documents import SUPPORTED_EXTENSIONS, DocumentError, DocumentLimits, extension_of, extract_text
 from core.errors import APIError
 from core.quota import check_room
@@ -229,9 +230,10 @@ async def stats(name: str, request: Request, caller: CurrentCaller) -> ToolResul
 @router.post("/query")
 async def query(body: QueryRequest, request: Request, caller: CurrentCaller) -> ToolResult:
     try:
-        results = await _engine(request).query(
-            caller.user_id, body.collection, body.query, body.top_k, mode=body.mode, use_rerank=body.rerank
-        )
+        with metrics.RAG_QUERY_LATENCY.time():
+            results = await _engine(request).query(
+                caller.user_id, body.collection, body.query, body.top_k, mode=body.mode, use_rerank=body.rerank
+            )
     except APIError:
         raise
     except Exception as exc:

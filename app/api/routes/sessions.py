@@ -20,6 +20,8 @@ from core.errors import APIError
 
 router = APIRouter(prefix="/api/chat", tags=["sessions"])
 
+_STOP_WAIT = 10.0  # seconds a delete waits for a run elsewhere to roll back
+
 
 class SessionUpdate(BaseModel):
     title: str = Field(min_length=1, max_length=200)
@@ -72,9 +74,17 @@ async def list_sessions(
 
 
 @router.get("/sessions/{session_id}")
-async def get_session(session_id: str, services: ServicesDep, db: DBDep, user: CurrentUser) -> dict[str, Any]:
-    row = await _owned(db, user.id, session_id)
-    return {**_public(row).model_dump(mode="json"), "running": services.runner.is_running(row.thread_id)}
+async def get_session(session_id: str, services: ServicesDep, user: CurrentUser) -> dict[str, Any]:
+    async with services.db.session() as db:  # closed before the lease is read (one connection at a time)
+        row = await _owned(db, user.id, session_id)
+    return {**_public(row).model_dump(mode="json"), "running": await _running(services, row.thread_id)}
+
+
+async def _running(services: ServicesDep, thread_id: str) -> bool:
+    """Running in any worker or replica (its run lease), not only in this process."""
+    if services.cancellation is None:
+        return services.runner.is_running(thread_id)
+    return await services.cancellation.is_running(thread_id)
 
 
 @router.patch("/sessions/{session_id}")
@@ -96,6 +106,8 @@ async def delete_session(session_id: str, services: ServicesDep, user: CurrentUs
     clean-up waits on the run and the tools app, so no connection is held meanwhile."""
     async with services.db.session() as db:
         row = await _owned(db, user.id, session_id)
+    if services.cancellation is not None:  # a run in another process: stopped and rolled back first
+        await services.cancellation.stop(row.thread_id, _STOP_WAIT)
     await sessions.purge_session(services, row)
     async with services.db.session() as db:
         found = await db.get(ChatSession, row.thread_id)
@@ -109,15 +121,18 @@ async def delete_session(session_id: str, services: ServicesDep, user: CurrentUs
 async def cancel_session(
     session_id: str,
     services: ServicesDep,
-    db: DBDep,
     user: CurrentUser,
     user_id: str | None = Query(None, description="admins only: the owner of the session"),
 ) -> dict[str, Any]:
     """Stop this session's running request (it is rolled back). `cancelled` is false when
-    nothing was running. Only the worker process running the request can stop it."""
+    nothing was running. Works from any worker or replica: the process running the request
+    sees the cancel within `CANCEL_POLL_SECONDS` (app.services.cancellation)."""
     owner = _owner(user, user_id)
-    row = await _owned(db, owner, session_id)
-    return {"id": session_id, "cancelled": services.runner.cancel(row.thread_id)}
+    async with services.db.session() as db:
+        row = await _owned(db, owner, session_id)
+    if services.cancellation is None:
+        return {"id": session_id, "cancelled": services.runner.cancel(row.thread_id)}
+    return {"id": session_id, "cancelled": await services.cancellation.request(row.thread_id)}
 
 
 def _owner(user: User, user_id: str | None) -> str:
