@@ -71,6 +71,7 @@ class Reply:
     status: int = 200  # an HTTP error status makes the backend fail
     delay: float = 0.0
     cut_after: int | None = None  # stream this many content chunks, then hang up (no finish, no [DONE])
+    finish_reason: str | None = None  # overrides the derived one ("stop", "tool_calls", "length")
 
 
 class ScriptedLLM:
@@ -121,12 +122,28 @@ class ScriptedLLM:
         last = users[-1].get("content") if users else ""
         if isinstance(last, list):
             last = " ".join(p.get("text", "") for p in last if isinstance(p, dict))
+        if fmt.get("type") == "json_object":  # JSON mode: a JSON object, as a real backend gives
+            return Reply(content=json.dumps({"echo": last}))
         return Reply(content=f"echo: {last}")
+
+    @staticmethod
+    def _limit(body: dict[str, Any], reply: Reply) -> Reply:
+        """Honour `max_tokens`/`max_completion_tokens` (one word = one token here) and `stop`
+        as a real backend does: the answer is cut, and a cut by the limit says `length`."""
+        content, finish = reply.content, reply.finish_reason
+        stops = body.get("stop") or []
+        for stop in [stops] if isinstance(stops, str) else stops:
+            if stop and stop in content:
+                content, finish = content[: content.index(stop)], finish or "stop"
+        cap = body.get("max_completion_tokens") or body.get("max_tokens")
+        if cap and len(content.split(" ")) > int(cap):
+            content, finish = " ".join(content.split(" ")[: int(cap)]), "length"
+        return Reply(content, reply.tool_calls, reply.status, reply.delay, reply.cut_after, finish)
 
     async def completions(self, request: Request) -> Response:
         body = await request.json()
         self.requests.append(body)
-        reply = self._next(body)
+        reply = self._limit(body, self._next(body))
         if not await self._gate():
             return JSONResponse({"error": {"message": "hold_until: not enough concurrent requests"}}, status_code=500)
         if reply.delay:
@@ -145,18 +162,21 @@ class ScriptedLLM:
             {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
             for c in reply.tool_calls
         ]
-        finish = "tool_calls" if calls else "stop"
+        finish = reply.finish_reason or ("tool_calls" if calls else "stop")
         if not body.get("stream"):
             message: dict[str, Any] = {"role": "assistant", "content": reply.content or None}
             if calls:
                 message["tool_calls"] = calls
+            choices = [
+                {"index": i, "message": message, "finish_reason": finish} for i in range(int(body.get("n") or 1))
+            ]
             return JSONResponse(
                 {
                     "id": cid,
                     "object": "chat.completion",
                     "created": int(time.time()),
-                    "model": MODEL,
-                    "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                    "model": body.get("model") or MODEL,
+                    "choices": choices,
                     "usage": usage,
                 }
             )

@@ -16,14 +16,15 @@ from starlette.datastructures import UploadFile
 
 from app.db import User
 from app.schemas.openai import ChatCompletionRequest, check_session_id, completion_response, new_completion_id
-from app.services import idempotency, runtime_settings, sessions, uploads
+from app.services import idempotency, sessions, uploads
 from app.services.container import Services
+from app.services.routing import Route
 from app.services.runner import RunRequest, RunResult
 from core.errors import APIError
-from graphs.auto import is_auxiliary_prompt
 from graphs.deps import AgentContext
+from graphs.housekeeping import is_auxiliary_prompt
 
-__all__ = ["Turn", "prepare_turn", "resolve_agent", "response_body", "release"]
+__all__ = ["Turn", "prepare_turn", "response_body", "release"]
 
 log = logging.getLogger(__name__)
 
@@ -42,26 +43,6 @@ class Turn:
     replay: dict[str, Any] | None = None
     idempotency_key: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
-
-
-def resolve_agent(services: Services, body: ChatCompletionRequest) -> tuple[str, str | None]:
-    """(agent, backend model). `agent_type` wins over `model`; a `model` that is not an
-    agent names a backend model for the default agent."""
-    agents = services.graphs
-    if body.agent_type:
-        if body.agent_type not in agents:
-            raise APIError(
-                400,
-                f"unknown agent_type {body.agent_type!r}; choose one of {', '.join(agents)}",
-                param="agent_type",
-                code="unknown_agent",
-            )
-        model = body.model if body.model and body.model not in agents else None
-        return body.agent_type, model
-    if body.model in agents:
-        return str(body.model), None
-    default = services.settings.default_agent if services.settings.default_agent in agents else "chat"
-    return default, body.model or None
 
 
 def _session_id(body: ChatCompletionRequest, header_sid: str | None, webui_chat: str | None) -> str:
@@ -83,12 +64,14 @@ async def prepare_turn(
     user: User,
     body: ChatCompletionRequest,
     files: list[UploadFile],
+    route: Route,
     *,
     header_session: str | None = None,
     webui_chat: str | None = None,
     idempotency_key: str | None = None,
 ) -> Turn:
-    agent, backend_model = resolve_agent(services, body)
+    assert route.agent is not None, "pass-through requests do not make agent turns"
+    agent, backend_model = route.agent, route.backend_model
     session_id = _session_id(body, header_session, webui_chat)
     last_user = next((m.text() for m in reversed(body.messages) if m.role == "user"), "")
     turn = Turn(
@@ -124,8 +107,7 @@ async def prepare_turn(
         except BaseException:
             await release(services, turn)
             raise
-    async with services.db.session() as db:
-        default_model = await runtime_settings.default_model(db)
+    default_model = route.default_model
     context = AgentContext(
         user_id=user.id,
         session_id=session_id,

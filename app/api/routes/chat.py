@@ -14,7 +14,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.api.chat_body import ChatInputDep
 from app.api.deps import CurrentUser, ServicesDep
-from app.services import turns
+from app.schemas.openai import ChatCompletionRequest
+from app.services import passthrough, routing, turns
+from app.services.container import Services
 from app.services.runner import RunHandle, RunResult
 from app.services.sse import replay_events, run_events
 from core.disconnect import unless_disconnected, until_disconnected
@@ -37,13 +39,23 @@ async def chat_completions(
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> JSONResponse | StreamingResponse:
     body = chat.body
+    route = await routing.route_request(services, user, body)
+    if route.passthrough:
+        if chat.files:
+            raise APIError(400, "files need an agent: name one with agent_type", param="files")
+        return await _passthrough(services, body)
     if any(m.role == "tool" for m in body.messages):
-        raise APIError(400, "client-side tool results are not supported: tools run on the server", param="messages")
+        raise APIError(
+            400,
+            "role 'tool' messages go to backend models (pass-through); agents run their own tools",
+            param="messages",
+        )
     turn = await turns.prepare_turn(
         services,
         user,
         body,
         chat.files,
+        route,
         header_session=x_session_id,
         webui_chat=x_openwebui_chat_id,
         idempotency_key=idempotency_key,
@@ -82,6 +94,14 @@ async def chat_completions(
         until_gone=lambda: until_disconnected(request),
     )
     return StreamingResponse(sse, media_type="text/event-stream", headers={**turn.headers, **_SSE_HEADERS})
+
+
+async def _passthrough(services: Services, body: ChatCompletionRequest) -> JSONResponse | StreamingResponse:
+    """A backend model named without an agent: the backend's own answer (not stored)."""
+    if not body.stream:
+        return JSONResponse(await passthrough.complete(services.llm, body))
+    sse = await passthrough.open_stream(services.llm, body)
+    return StreamingResponse(sse, media_type="text/event-stream", headers=_SSE_HEADERS)
 
 
 async def _collect(handle: RunHandle) -> RunResult:
