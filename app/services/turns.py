@@ -16,7 +16,7 @@ from starlette.datastructures import UploadFile
 
 from app.db import User
 from app.schemas.openai import ChatCompletionRequest, check_session_id, completion_response, new_completion_id
-from app.services import idempotency, sessions, uploads
+from app.services import continuation, idempotency, sessions, uploads
 from app.services.container import Services
 from app.services.routing import Route
 from app.services.runner import RunRequest, RunResult
@@ -45,7 +45,8 @@ class Turn:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def _session_id(body: ChatCompletionRequest, header_sid: str | None, webui_chat: str | None) -> str:
+def _session_id(body: ChatCompletionRequest, header_sid: str | None, webui_chat: str | None) -> str | None:
+    """The session the client names, if any."""
     for candidate, name in (
         (body.session_id, "session_id"),
         (header_sid, "X-Session-Id"),
@@ -56,7 +57,7 @@ def _session_id(body: ChatCompletionRequest, header_sid: str | None, webui_chat:
                 return check_session_id(candidate) or sessions.new_session_id()
             except ValueError as exc:
                 raise APIError(400, f"{name}: {exc}", param="session_id") from exc
-    return sessions.new_session_id()
+    return None
 
 
 async def prepare_turn(
@@ -72,8 +73,13 @@ async def prepare_turn(
 ) -> Turn:
     assert route.agent is not None, "pass-through requests do not make agent turns"
     agent, backend_model = route.agent, route.backend_model
-    session_id = _session_id(body, header_session, webui_chat)
+    named = _session_id(body, header_session, webui_chat)
     last_user = next((m.text() for m in reversed(body.messages) if m.role == "user"), "")
+    auxiliary = is_auxiliary_prompt(last_user) and not files
+    session_id = named or sessions.new_session_id()
+    if named is None and not auxiliary:  # a client resending a whole chat continues its session
+        async with services.db.session() as db:
+            session_id = await continuation.find_session(db, user.id, body.messages) or session_id
     turn = Turn(
         session_id=session_id,
         thread_id=sessions.thread_id_for(user.id, session_id),
@@ -84,7 +90,7 @@ async def prepare_turn(
     )
     # A front end's housekeeping prompt (Open WebUI's title/tags/follow-ups) goes to `chat` in a
     # throwaway thread, whatever agent or chat id it names: it must not enter the conversation.
-    if is_auxiliary_prompt(last_user) and not files:
+    if auxiliary:
         turn.agent, turn.ephemeral = "chat", True
         turn.thread_id = sessions.thread_id_for(user.id, f"aux-{sessions.new_session_id()}")
         attachments = ""
@@ -144,6 +150,10 @@ async def _commit(services: Services, turn: Turn, result: RunResult) -> None:
     """Store the turn's index entry and its idempotency record in one transaction."""
     async with services.db.session() as db:
         await sessions.record_turn(db, turn.thread_id, turn.agent, result.message_count)
+        if turn.run is not None:
+            await continuation.remember(
+                db, turn.run.context.user_id, turn.session_id, turn.thread_id, turn.run.messages, result.answer
+            )
         if turn.idempotency_key is not None:
             await idempotency.complete(db, turn.idempotency_key, response_body(turn, result))
         await db.commit()
