@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
 
-from app.api.routes import admin, auth, chat, embeddings, keys, models, sessions, tools_proxy, web
+from app.api.routes import admin, auth, chat, embeddings, keys, models, responses, sessions, tools_proxy, web
 from app.db import Database
 from app.services.checkpoints import open_checkpointer
 from app.services.container import Services
@@ -47,6 +47,7 @@ ROUTERS = (
     tools_proxy.router,
     web.router,
     embeddings.router,
+    responses.router,
 )
 
 

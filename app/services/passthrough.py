@@ -109,7 +109,9 @@ async def complete(llm: LLMService, body: ChatCompletionRequest) -> dict[str, An
     return data
 
 
-async def open_stream(llm: LLMService, body: ChatCompletionRequest) -> AsyncIterator[str]:
+async def open_stream(
+    llm: LLMService, request: ChatCompletionRequest, *, body: dict[str, Any] | None = None
+) -> AsyncIterator[str]:
     """Open the backend's stream and check its status before the first byte goes to the
     client (a refusal is then a real HTTP error), then relay its SSE lines as they come.
     The stream always ends with `[DONE]`; a backend that hangs up early gets an error event."""
@@ -117,9 +119,9 @@ async def open_stream(llm: LLMService, body: ChatCompletionRequest) -> AsyncIter
     assert target is not None
     url, headers = target
     client = _client(llm)
-    request = client.build_request("POST", url, json=request_body(body), headers=headers)
+    outgoing = client.build_request("POST", url, json=body or request_body(request), headers=headers)
     try:
-        resp = await client.send(request, stream=True)
+        resp = await client.send(outgoing, stream=True)
     except httpx.HTTPError as exc:
         raise _transport_error(exc) from exc
     if resp.status_code >= 400:
