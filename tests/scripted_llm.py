@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from collections import deque
@@ -79,6 +80,9 @@ class ScriptedLLM:
         self.script: deque[Reply] = deque()
         self.requests: list[dict[str, Any]] = []
         self.url = ""
+        # With the script empty and `tools` offered, call one (the `tool_choice` one, else the
+        # first) with arguments filled from the last user message, as a well-behaved model does.
+        self.auto_tools = False
         self._hold = 0
         self._waiting = 0
         self._cond: asyncio.Condition | None = None
@@ -114,6 +118,8 @@ class ScriptedLLM:
     def _next(self, body: dict[str, Any]) -> Reply:
         if self.script:
             return self.script.popleft()
+        if self.auto_tools and (call := self._auto_tool_call(body)) is not None:
+            return Reply(tool_calls=[call])
         fmt = body.get("response_format") or {}
         if fmt.get("type") == "json_schema":  # structured output: the smallest valid instance
             schema = fmt["json_schema"]["schema"]
@@ -122,9 +128,34 @@ class ScriptedLLM:
         last = users[-1].get("content") if users else ""
         if isinstance(last, list):
             last = " ".join(p.get("text", "") for p in last if isinstance(p, dict))
-        if fmt.get("type") == "json_object":  # JSON mode: a JSON object, as a real backend gives
-            return Reply(content=json.dumps({"echo": last}))
+        if fmt.get("type") == "json_object":  # JSON mode: the keys the prompt asks for, else an echo
+            keys = re.findall(r"'(\w+)'", str(last))
+            return Reply(content=json.dumps({k: "ok" for k in keys} if keys else {"echo": last}))
         return Reply(content=f"echo: {last}")
+
+    @staticmethod
+    def _auto_tool_call(body: dict[str, Any]) -> dict[str, Any] | None:
+        tools = [t["function"] for t in body.get("tools") or [] if t.get("type") == "function"]
+        choice = body.get("tool_choice", "auto")
+        messages = body.get("messages") or []
+        if not tools or choice == "none" or (messages and messages[-1].get("role") == "tool"):
+            return None
+        if isinstance(choice, dict):
+            tools = [t for t in tools if t["name"] == choice.get("function", {}).get("name")] or tools
+        fn = tools[0]
+        users = [m for m in messages if m.get("role") == "user"]
+        text = users[-1].get("content") if users else ""
+        text = text if isinstance(text, str) else " ".join(p.get("text", "") for p in text if isinstance(p, dict))
+        numbers = [int(n) for n in re.findall(r"-?\d+", text)]
+        schema = fn.get("parameters") or {"type": "object", "properties": {}}
+        args = instance(schema, schema)
+        words = re.findall(r"[^\x00-\x7f]+", text)  # names in other scripts, carried verbatim
+        for key, prop in (schema.get("properties") or {}).items():
+            if prop.get("type") == "integer" and numbers:
+                args[key] = numbers.pop(0)
+            elif prop.get("type") == "string" and words:
+                args[key] = words.pop(0)
+        return tool_call(fn["name"], args)
 
     @staticmethod
     def _limit(body: dict[str, Any], reply: Reply) -> Reply:
