@@ -43,6 +43,7 @@ class RunResult:
     usage: Usage = field(default_factory=Usage)
     steps: list[dict[str, Any]] = field(default_factory=list)
     message_count: int = 0
+    finish_reason: str = "stop"  # the final answer's, from the backend ("length" when max_tokens cut it)
 
 
 @dataclass

@@ -173,6 +173,8 @@ class Runner:
         messages = list(final.get("messages", [])) if final is not None else await _messages(graph, config)
         answers = [m for m in messages if isinstance(m, AIMessage) and not m.tool_calls]
         result.answer = _text(answers[-1].content) if answers else ""
+        if answers and answers[-1].response_metadata.get("finish_reason") == "length":
+            result.finish_reason = "length"
         result.message_count = len(messages)
         if result.answer and (answers[-1].id or "") not in streamed_ids:
             # The answer was not token-streamed (a node built it, or the model does not stream).

@@ -139,6 +139,7 @@ def response_body(turn: Turn, result: RunResult) -> dict[str, Any]:
         content=result.answer,
         usage=result.usage,
         session_id=turn.session_id,
+        finish_reason=result.finish_reason,
         steps=result.steps,
         reasoning=reasoning,
     )

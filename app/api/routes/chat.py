@@ -19,6 +19,7 @@ from app.services import passthrough, routing, turns
 from app.services.container import Services
 from app.services.runner import RunHandle, RunResult
 from app.services.sse import replay_events, run_events
+from app.services.stops import StoppingHandle
 from core.disconnect import unless_disconnected, until_disconnected
 from core.errors import APIError
 
@@ -68,6 +69,10 @@ async def chat_completions(
         return JSONResponse(turn.replay, headers=turn.headers)
     assert turn.run is not None
     handle = services.runner.start(turn.run, turn.thread_id, ephemeral=turn.ephemeral)
+    if body.stop:  # the answer ends before the first stop sequence (app.services.stops)
+        handle = StoppingHandle(
+            handle.queue, handle.task, stops=[body.stop] if isinstance(body.stop, str) else body.stop
+        )
 
     if not body.stream:
         try:
