@@ -3,10 +3,12 @@ and `stop` ends it before the first stop sequence, streaming or not."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -54,3 +56,50 @@ def test_stop_sequence_ends_the_answer(p: Platform, stream: bool) -> None:
     got = answer(p, stream, stop=["END", "never"], messages=[{"role": "user", "content": "x"}])
     assert got == ("alpha beta ", "stop")
     assert "stop" not in p.llm.requests[-1], "the agent's model calls are not cut"
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "population": {"type": "integer"}},
+    "required": ["city", "population"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_response_format_json_schema_shapes_the_answer(p: Platform, stream: bool) -> None:
+    p.llm.push("Paris has about 2 million people.", '{"city": "Paris", "population": 2100000}')
+    fmt = {"type": "json_schema", "json_schema": {"name": "city", "schema": SCHEMA, "strict": True}}
+    text, finish = answer(p, stream, response_format=fmt, messages=[{"role": "user", "content": "Paris?"}])
+    assert json.loads(text) == {"city": "Paris", "population": 2100000} and finish == "stop"
+    formatting = p.llm.requests[-1]
+    assert formatting["response_format"] == fmt
+    assert formatting["messages"][-2] == {"role": "assistant", "content": "Paris has about 2 million people."}
+
+
+def test_answer_not_matching_the_schema_is_502(p: Platform) -> None:
+    p.llm.push("Paris.", '{"city": "Paris"}')
+    fmt = {"type": "json_schema", "json_schema": {"name": "city", "schema": SCHEMA}}
+    resp = httpx.post(
+        p.v1 + "/chat/completions",
+        headers=p.headers(),
+        json={"model": "chat", "response_format": fmt, "messages": [{"role": "user", "content": "Paris?"}]},
+    )
+    assert resp.status_code == 502 and resp.json()["error"]["code"] == "invalid_structured_output"
+
+
+def test_json_object_mode_and_bad_schema(p: Platform) -> None:
+    p.llm.push("The answer is yes.")  # then the scripted backend's JSON mode answers
+    text, _ = answer(
+        p, False, response_format={"type": "json_object"}, messages=[{"role": "user", "content": "say 'answer'"}]
+    )
+    assert isinstance(json.loads(text), dict)
+    assert p.llm.requests[-1]["response_format"] == {"type": "json_object"}
+    assert p.llm.requests[-1]["messages"][-2]["content"] == "The answer is yes."
+    bad = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "nonsense"}}}
+    resp = httpx.post(
+        p.v1 + "/chat/completions",
+        headers=p.headers(),
+        json={"model": "chat", "response_format": bad, "messages": [{"role": "user", "content": "x"}]},
+    )
+    assert resp.status_code == 400 and resp.json()["error"]["param"] == "response_format"

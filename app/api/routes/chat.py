@@ -15,7 +15,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from app.api.chat_body import ChatInputDep
 from app.api.deps import CurrentUser, ServicesDep
 from app.schemas.openai import ChatCompletionRequest
-from app.services import passthrough, routing, turns
+from app.services import answer_format, passthrough, routing, turns
+from app.services.answer_format import FormattingHandle
 from app.services.container import Services
 from app.services.runner import RunHandle, RunResult
 from app.services.sse import replay_events, run_events
@@ -51,6 +52,7 @@ async def chat_completions(
             "role 'tool' messages go to backend models (pass-through); agents run their own tools",
             param="messages",
         )
+    fmt = answer_format.check_format((body.model_extra or {}).get("response_format"))
     turn = await turns.prepare_turn(
         services,
         user,
@@ -69,7 +71,11 @@ async def chat_completions(
         return JSONResponse(turn.replay, headers=turn.headers)
     assert turn.run is not None
     handle = services.runner.start(turn.run, turn.thread_id, ephemeral=turn.ephemeral)
-    if body.stop:  # the answer ends before the first stop sequence (app.services.stops)
+    if fmt is not None:  # the final answer reshaped as JSON (app.services.answer_format)
+        handle = FormattingHandle(
+            handle.queue, handle.task, llm=services.llm, model=turn.run.context.model, messages=body.messages, fmt=fmt
+        )
+    elif body.stop:  # the answer ends before the first stop sequence (app.services.stops)
         handle = StoppingHandle(
             handle.queue, handle.task, stops=[body.stop] if isinstance(body.stop, str) else body.stop
         )
