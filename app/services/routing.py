@@ -66,7 +66,8 @@ async def route_request(services: Services, user: User, body: ChatCompletionRequ
         route = Route(agent, model, admin_default)
     else:
         raise catalog.model_not_found(model)
-    async with services.db.session() as db:
-        await runtime_settings.check_model_allowed(db, user, route.backend_model)
+    if route.backend_model and user.role != "admin":  # admins set the list; agents on the default: open
+        async with services.db.session() as db:
+            await runtime_settings.check_model_allowed(db, user, route.backend_model)
     runtime_settings.check_max_tokens(services.settings, body.token_limit)
     return route
