@@ -35,7 +35,9 @@ class EmbedRequest(BaseModel):
     queries: bool = False  # some models embed search queries differently
 
 
-@router.post("/embeddings")
+# Not in the OpenAPI schema: an internal service for the main app (the fuzzer would otherwise
+# load the model for random batches); clients use the main app's `/v1/embeddings`.
+@router.post("/embeddings", include_in_schema=False)
 async def embeddings(body: EmbedRequest, request: Request, caller: CurrentCaller) -> ToolResult:
     if any(len(text) > MAX_CHARS for text in body.input):
         raise APIError(400, f"each input may be at most {MAX_CHARS} characters", param="input")
