@@ -83,6 +83,7 @@ class ScriptedLLM:
         # With the script empty and `tools` offered, call one (the `tool_choice` one, else the
         # first) with arguments filled from the last user message, as a well-behaved model does.
         self.auto_tools = False
+        self.model_listings = 0  # GET /v1/models calls
         self._hold = 0
         self._waiting = 0
         self._cond: asyncio.Condition | None = None
@@ -253,6 +254,7 @@ class ScriptedLLM:
         yield "data: [DONE]\n\n"
 
     async def models(self, request: Request) -> Response:
+        self.model_listings += 1
         return JSONResponse({"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "test"}]})
 
     def app(self) -> Starlette:
