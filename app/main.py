@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
 
-from app.api.routes import admin, auth, chat, keys, models, sessions, tools_proxy, web
+from app.api.routes import admin, auth, chat, embeddings, keys, models, responses, sessions, tools_proxy, web
 from app.db import Database
 from app.services.archive import TranscriptArchive
 from app.services.cancellation import Cancellation
@@ -51,6 +51,8 @@ ROUTERS = (
     keys.router,
     tools_proxy.router,
     web.router,
+    embeddings.router,
+    responses.router,
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from collections import deque
@@ -71,6 +72,7 @@ class Reply:
     status: int = 200  # an HTTP error status makes the backend fail
     delay: float = 0.0
     cut_after: int | None = None  # stream this many content chunks, then hang up (no finish, no [DONE])
+    finish_reason: str | None = None  # overrides the derived one ("stop", "tool_calls", "length")
 
 
 class ScriptedLLM:
@@ -78,6 +80,10 @@ class ScriptedLLM:
         self.script: deque[Reply] = deque()
         self.requests: list[dict[str, Any]] = []
         self.url = ""
+        # With the script empty and `tools` offered, call one (the `tool_choice` one, else the
+        # first) with arguments filled from the last user message, as a well-behaved model does.
+        self.auto_tools = False
+        self.model_listings = 0  # GET /v1/models calls
         self._hold = 0
         self._waiting = 0
         self._cond: asyncio.Condition | None = None
@@ -113,6 +119,8 @@ class ScriptedLLM:
     def _next(self, body: dict[str, Any]) -> Reply:
         if self.script:
             return self.script.popleft()
+        if self.auto_tools and (call := self._auto_tool_call(body)) is not None:
+            return Reply(tool_calls=[call])
         fmt = body.get("response_format") or {}
         if fmt.get("type") == "json_schema":  # structured output: the smallest valid instance
             schema = fmt["json_schema"]["schema"]
@@ -121,12 +129,53 @@ class ScriptedLLM:
         last = users[-1].get("content") if users else ""
         if isinstance(last, list):
             last = " ".join(p.get("text", "") for p in last if isinstance(p, dict))
+        if fmt.get("type") == "json_object":  # JSON mode: the keys the prompt asks for, else an echo
+            keys = re.findall(r"'(\w+)'", str(last))
+            return Reply(content=json.dumps({k: "ok" for k in keys} if keys else {"echo": last}))
         return Reply(content=f"echo: {last}")
+
+    @staticmethod
+    def _auto_tool_call(body: dict[str, Any]) -> dict[str, Any] | None:
+        tools = [t["function"] for t in body.get("tools") or [] if t.get("type") == "function"]
+        choice = body.get("tool_choice", "auto")
+        messages = body.get("messages") or []
+        if not tools or choice == "none" or (messages and messages[-1].get("role") == "tool"):
+            return None
+        if isinstance(choice, dict):
+            tools = [t for t in tools if t["name"] == choice.get("function", {}).get("name")] or tools
+        fn = tools[0]
+        users = [m for m in messages if m.get("role") == "user"]
+        text = users[-1].get("content") if users else ""
+        text = text if isinstance(text, str) else " ".join(p.get("text", "") for p in text if isinstance(p, dict))
+        numbers = [int(n) for n in re.findall(r"-?\d+", text)]
+        schema = fn.get("parameters") or {"type": "object", "properties": {}}
+        args = instance(schema, schema)
+        words = re.findall(r"[^\x00-\x7f]+", text)  # names in other scripts, carried verbatim
+        for key, prop in (schema.get("properties") or {}).items():
+            if prop.get("type") == "integer" and numbers:
+                args[key] = numbers.pop(0)
+            elif prop.get("type") == "string" and words:
+                args[key] = words.pop(0)
+        return tool_call(fn["name"], args)
+
+    @staticmethod
+    def _limit(body: dict[str, Any], reply: Reply) -> Reply:
+        """Honour `max_tokens`/`max_completion_tokens` (one word = one token here) and `stop`
+        as a real backend does: the answer is cut, and a cut by the limit says `length`."""
+        content, finish = reply.content, reply.finish_reason
+        stops = body.get("stop") or []
+        for stop in [stops] if isinstance(stops, str) else stops:
+            if stop and stop in content:
+                content, finish = content[: content.index(stop)], finish or "stop"
+        cap = body.get("max_completion_tokens") or body.get("max_tokens")
+        if cap and len(content.split(" ")) > int(cap):
+            content, finish = " ".join(content.split(" ")[: int(cap)]), "length"
+        return Reply(content, reply.tool_calls, reply.status, reply.delay, reply.cut_after, finish)
 
     async def completions(self, request: Request) -> Response:
         body = await request.json()
         self.requests.append(body)
-        reply = self._next(body)
+        reply = self._limit(body, self._next(body))
         if not await self._gate():
             return JSONResponse({"error": {"message": "hold_until: not enough concurrent requests"}}, status_code=500)
         if reply.delay:
@@ -145,18 +194,21 @@ class ScriptedLLM:
             {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
             for c in reply.tool_calls
         ]
-        finish = "tool_calls" if calls else "stop"
+        finish = reply.finish_reason or ("tool_calls" if calls else "stop")
         if not body.get("stream"):
             message: dict[str, Any] = {"role": "assistant", "content": reply.content or None}
             if calls:
                 message["tool_calls"] = calls
+            choices = [
+                {"index": i, "message": message, "finish_reason": finish} for i in range(int(body.get("n") or 1))
+            ]
             return JSONResponse(
                 {
                     "id": cid,
                     "object": "chat.completion",
                     "created": int(time.time()),
-                    "model": MODEL,
-                    "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                    "model": body.get("model") or MODEL,
+                    "choices": choices,
                     "usage": usage,
                 }
             )
@@ -202,6 +254,7 @@ class ScriptedLLM:
         yield "data: [DONE]\n\n"
 
     async def models(self, request: Request) -> Response:
+        self.model_listings += 1
         return JSONResponse({"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "test"}]})
 
     def app(self) -> Starlette:

@@ -42,7 +42,7 @@ def tool_modules() -> list[str]:
 
 
 # Service endpoints that are not tools the model can call (same module protocol, no SPECS).
-SERVICE_MODULES: tuple[str, ...] = ("tools_service.routes.accounts",)
+SERVICE_MODULES: tuple[str, ...] = ("tools_service.routes.accounts", "tools_service.routes.embeddings")
 
 
 def _load_modules() -> list[Any]:

@@ -52,6 +52,7 @@ class RunResult:
     steps: list[dict[str, Any]] = field(default_factory=list)
     message_count: int = 0
     messages: list[Any] = field(default_factory=list, repr=False)  # the window after the turn
+    finish_reason: str = "stop"  # the final answer's, from the backend ("length" when max_tokens cut it)
 
 
 @dataclass

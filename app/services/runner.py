@@ -194,6 +194,8 @@ class Runner:
         messages = list(final.get("messages", [])) if final is not None else await _messages(graph, config)
         answers = [m for m in messages if isinstance(m, AIMessage) and not m.tool_calls]
         result.answer = _text(answers[-1].content) if answers else ""
+        if answers and answers[-1].response_metadata.get("finish_reason") == "length":
+            result.finish_reason = "length"
         result.message_count = len(messages)
         result.messages = messages
         if result.answer and (answers[-1].id or "") not in streamed_ids:

@@ -70,7 +70,7 @@ async def run_events(
                 break
             elif event.kind == "done":
                 result: RunResult = event.data["result"]
-                yield chunk(delta={}, finish_reason="stop", session_id=session_id)
+                yield chunk(delta={}, finish_reason=result.finish_reason, session_id=session_id)
                 if include_usage:
                     yield chunk(usage=result.usage if result.usage.total_tokens else Usage())
                 break

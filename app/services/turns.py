@@ -16,14 +16,15 @@ from starlette.datastructures import UploadFile
 
 from app.db import User
 from app.schemas.openai import ChatCompletionRequest, check_session_id, completion_response, new_completion_id
-from app.services import idempotency, runtime_settings, sessions, uploads
+from app.services import continuation, idempotency, sessions, uploads
 from app.services.container import Services
+from app.services.routing import Route
 from app.services.runner import RunRequest, RunResult
 from core.errors import APIError
-from graphs.auto import is_auxiliary_prompt
 from graphs.deps import AgentContext
+from graphs.housekeeping import is_auxiliary_prompt
 
-__all__ = ["Turn", "prepare_turn", "resolve_agent", "response_body", "release"]
+__all__ = ["Turn", "prepare_turn", "response_body", "release"]
 
 log = logging.getLogger(__name__)
 
@@ -44,27 +45,8 @@ class Turn:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def resolve_agent(services: Services, body: ChatCompletionRequest) -> tuple[str, str | None]:
-    """(agent, backend model). `agent_type` wins over `model`; a `model` that is not an
-    agent names a backend model for the default agent."""
-    agents = services.graphs
-    if body.agent_type:
-        if body.agent_type not in agents:
-            raise APIError(
-                400,
-                f"unknown agent_type {body.agent_type!r}; choose one of {', '.join(agents)}",
-                param="agent_type",
-                code="unknown_agent",
-            )
-        model = body.model if body.model and body.model not in agents else None
-        return body.agent_type, model
-    if body.model in agents:
-        return str(body.model), None
-    default = services.settings.default_agent if services.settings.default_agent in agents else "chat"
-    return default, body.model or None
-
-
-def _session_id(body: ChatCompletionRequest, header_sid: str | None, webui_chat: str | None) -> str:
+def _session_id(body: ChatCompletionRequest, header_sid: str | None, webui_chat: str | None) -> str | None:
+    """The session the client names, if any."""
     for candidate, name in (
         (body.session_id, "session_id"),
         (header_sid, "X-Session-Id"),
@@ -75,7 +57,7 @@ def _session_id(body: ChatCompletionRequest, header_sid: str | None, webui_chat:
                 return check_session_id(candidate) or sessions.new_session_id()
             except ValueError as exc:
                 raise APIError(400, f"{name}: {exc}", param="session_id") from exc
-    return sessions.new_session_id()
+    return None
 
 
 async def prepare_turn(
@@ -83,14 +65,21 @@ async def prepare_turn(
     user: User,
     body: ChatCompletionRequest,
     files: list[UploadFile],
+    route: Route,
     *,
     header_session: str | None = None,
     webui_chat: str | None = None,
     idempotency_key: str | None = None,
 ) -> Turn:
-    agent, backend_model = resolve_agent(services, body)
-    session_id = _session_id(body, header_session, webui_chat)
+    assert route.agent is not None, "pass-through requests do not make agent turns"
+    agent, backend_model = route.agent, route.backend_model
+    named = _session_id(body, header_session, webui_chat)
     last_user = next((m.text() for m in reversed(body.messages) if m.role == "user"), "")
+    auxiliary = is_auxiliary_prompt(last_user) and not files
+    session_id = named or sessions.new_session_id()
+    if named is None and not auxiliary:  # a client resending a whole chat continues its session
+        async with services.db.session() as db:
+            session_id = await continuation.find_session(db, user.id, body.messages) or session_id
     turn = Turn(
         session_id=session_id,
         thread_id=sessions.thread_id_for(user.id, session_id),
@@ -101,7 +90,7 @@ async def prepare_turn(
     )
     # A front end's housekeeping prompt (Open WebUI's title/tags/follow-ups) goes to `chat` in a
     # throwaway thread, whatever agent or chat id it names: it must not enter the conversation.
-    if is_auxiliary_prompt(last_user) and not files:
+    if auxiliary:
         turn.agent, turn.ephemeral = "chat", True
         turn.thread_id = sessions.thread_id_for(user.id, f"aux-{sessions.new_session_id()}")
         attachments = ""
@@ -124,8 +113,7 @@ async def prepare_turn(
         except BaseException:
             await release(services, turn)
             raise
-    async with services.db.session() as db:
-        default_model = await runtime_settings.default_model(db)
+    default_model = route.default_model
     context = AgentContext(
         user_id=user.id,
         session_id=session_id,
@@ -151,6 +139,7 @@ def response_body(turn: Turn, result: RunResult) -> dict[str, Any]:
         content=result.answer,
         usage=result.usage,
         session_id=turn.session_id,
+        finish_reason=result.finish_reason,
         steps=result.steps,
         reasoning=reasoning,
     )
@@ -162,6 +151,10 @@ async def _commit(services: Services, turn: Turn, result: RunResult) -> None:
     """Store the turn's index entry and its idempotency record in one transaction."""
     async with services.db.session() as db:
         await sessions.record_turn(db, turn.thread_id, turn.agent, result.message_count)
+        if turn.run is not None:
+            await continuation.remember(
+                db, turn.run.context.user_id, turn.session_id, turn.thread_id, turn.run.messages, result.answer
+            )
         if turn.idempotency_key is not None:
             await idempotency.complete(db, turn.idempotency_key, response_body(turn, result))
         await db.commit()

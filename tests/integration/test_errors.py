@@ -52,7 +52,6 @@ def history(p: Platform, sid: str) -> list[dict[str, Any]]:
         ({"model": "chat", "messages": [{"role": "wizard", "content": "hi"}]}, "messages.0.role"),
         ({"model": "chat", "messages": [{"content": "hi"}]}, "messages.0.role"),
         ({"model": "chat", "temperature": 5, "messages": [{"role": "user", "content": "hi"}]}, "temperature"),
-        ({"agent_type": "nope", "messages": [{"role": "user", "content": "hi"}]}, "agent_type"),
         ({"model": "chat", "session_id": "../../etc", "messages": [{"role": "user", "content": "hi"}]}, "session_id"),
     ],
 )
@@ -87,9 +86,11 @@ def test_deeply_nested_json_is_400(platform: Platform) -> None:
     assert "JSON" in err["message"]
 
 
-def test_unknown_agent_names_the_choices(platform: Platform) -> None:
-    err = assert_envelope(post(platform, {"agent_type": "nope", "messages": [{"role": "user", "content": "x"}]}), 400)
+def test_unknown_agent_is_404_and_names_the_choices(platform: Platform) -> None:
+    err = assert_envelope(post(platform, {"agent_type": "nope", "messages": [{"role": "user", "content": "x"}]}), 404)
+    assert err["code"] == "model_not_found" and err["param"] == "agent_type"
     assert "chat" in err["message"]
+    assert platform.llm.requests == []
 
 
 @pytest.mark.parametrize("token", [None, "not-a-jwt", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."])

@@ -14,9 +14,13 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.api.chat_body import ChatInputDep
 from app.api.deps import CurrentUser, ServicesDep
-from app.services import turns
+from app.schemas.openai import ChatCompletionRequest
+from app.services import answer_format, passthrough, routing, turns
+from app.services.answer_format import FormattingHandle
+from app.services.container import Services
 from app.services.runner import RunHandle, RunResult
 from app.services.sse import replay_events, run_events
+from app.services.stops import StoppingHandle
 from core.disconnect import unless_disconnected, until_disconnected
 from core.errors import APIError
 
@@ -37,13 +41,24 @@ async def chat_completions(
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> JSONResponse | StreamingResponse:
     body = chat.body
+    route = await routing.route_request(services, user, body)
+    if route.passthrough:
+        if chat.files:
+            raise APIError(400, "files need an agent: name one with agent_type", param="files")
+        return await _passthrough(services, body)
     if any(m.role == "tool" for m in body.messages):
-        raise APIError(400, "client-side tool results are not supported: tools run on the server", param="messages")
+        raise APIError(
+            400,
+            "role 'tool' messages go to backend models (pass-through); agents run their own tools",
+            param="messages",
+        )
+    fmt = answer_format.check_format((body.model_extra or {}).get("response_format"))
     turn = await turns.prepare_turn(
         services,
         user,
         body,
         chat.files,
+        route,
         header_session=x_session_id,
         webui_chat=x_openwebui_chat_id,
         idempotency_key=idempotency_key,
@@ -56,6 +71,14 @@ async def chat_completions(
         return JSONResponse(turn.replay, headers=turn.headers)
     assert turn.run is not None
     handle = services.runner.start(turn.run, turn.thread_id, ephemeral=turn.ephemeral)
+    if fmt is not None:  # the final answer reshaped as JSON (app.services.answer_format)
+        handle = FormattingHandle(
+            handle.queue, handle.task, llm=services.llm, model=turn.run.context.model, messages=body.messages, fmt=fmt
+        )
+    elif body.stop:  # the answer ends before the first stop sequence (app.services.stops)
+        handle = StoppingHandle(
+            handle.queue, handle.task, stops=[body.stop] if isinstance(body.stop, str) else body.stop
+        )
 
     if not body.stream:
         try:
@@ -82,6 +105,14 @@ async def chat_completions(
         until_gone=lambda: until_disconnected(request),
     )
     return StreamingResponse(sse, media_type="text/event-stream", headers={**turn.headers, **_SSE_HEADERS})
+
+
+async def _passthrough(services: Services, body: ChatCompletionRequest) -> JSONResponse | StreamingResponse:
+    """A backend model named without an agent: the backend's own answer (not stored)."""
+    if not body.stream:
+        return JSONResponse(await passthrough.complete(services.llm, body))
+    sse = await passthrough.open_stream(services.llm, body)
+    return StreamingResponse(sse, media_type="text/event-stream", headers=_SSE_HEADERS)
 
 
 async def _collect(handle: RunHandle) -> RunResult:
