@@ -25,6 +25,8 @@ __all__ = [
     "AppSetting",
     "LoginThrottle",
     "IdempotencyRecord",
+    "ConversationHash",
+    "ResponseRecord",
     "TranscriptRow",
     "TranscriptState",
     "ApiKey",
@@ -155,6 +157,27 @@ class RunCancel(SQLModel, table=True):
     thread_id: str = Field(primary_key=True, max_length=200)
     run_id: str = Field(max_length=32)
     requested_at: float = 0.0
+
+
+class ConversationHash(SQLModel, table=True):
+    """The hash of a session's visible conversation after its last stored turn."""
+
+    thread_id: str = Field(primary_key=True, max_length=200)
+    user_id: str = Field(index=True, max_length=64)
+    session_id: str = Field(max_length=128)
+    digest: str = Field(index=True, max_length=64)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ResponseRecord(SQLModel, table=True):
+    """A stored response: what `GET /v1/responses/{id}` returns, and how to continue it."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(index=True, max_length=64)
+    session_id: str | None = Field(default=None, max_length=128)
+    body: str = ""  # the response object, JSON
+    conversation: str = "[]"  # the messages so far (for backend models), JSON
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 def async_url(url: str) -> str:

@@ -17,29 +17,18 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from datetime import datetime
 
 from sqlalchemy import delete
-from sqlmodel import Field, SQLModel, col, select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import ChatSession, utcnow
+from app.db import ChatSession, ConversationHash
 from app.schemas.openai import ChatMessageIn
 
 __all__ = ["ConversationHash", "visible", "history_hash", "find_session", "remember"]
 
 _DETAILS = re.compile(r"<details\b[^>]*>.*?</details>", re.DOTALL | re.IGNORECASE)
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
-
-
-class ConversationHash(SQLModel, table=True):
-    """The hash of a session's visible conversation after its last stored turn."""
-
-    thread_id: str = Field(primary_key=True, max_length=200)
-    user_id: str = Field(index=True, max_length=64)
-    session_id: str = Field(max_length=128)
-    digest: str = Field(index=True, max_length=64)
-    updated_at: datetime = Field(default_factory=utcnow)
 
 
 def _clean(text: str) -> str:

@@ -14,13 +14,11 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Any
 
-from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import User, utcnow
+from app.db import ResponseRecord, User
 from app.schemas.openai import ChatCompletionRequest, ChatMessageIn
 from app.services import passthrough, turns
 from app.services.container import Services
@@ -29,17 +27,6 @@ from app.services.runner import RunHandle, RunResult
 from core.errors import APIError
 
 __all__ = ["ResponseRecord", "to_messages", "start", "response_object", "load", "save", "new_id"]
-
-
-class ResponseRecord(SQLModel, table=True):
-    """A stored response: what `GET /v1/responses/{id}` returns, and how to continue it."""
-
-    id: str = Field(primary_key=True, max_length=64)
-    user_id: str = Field(index=True, max_length=64)
-    session_id: str | None = Field(default=None, max_length=128)
-    body: str = ""  # the response object, JSON
-    conversation: str = "[]"  # the messages so far (for backend models), JSON
-    created_at: datetime = Field(default_factory=utcnow)
 
 
 def new_id(prefix: str = "resp") -> str:
