@@ -203,10 +203,23 @@ class Database:
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout,
         )
+        # Reads that never write (the token check on every request) use a second engine whose
+        # SQLite transactions are deferred: in WAL mode they take no lock at all, so the hot
+        # path does not queue behind writers. On PostgreSQL both are the same engine.
+        self.reader: AsyncEngine = self.engine
         if url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin_immediate)
+            self.reader = create_async_engine(
+                url,
+                pool_size=settings.db_pool_size,
+                max_overflow=settings.db_max_overflow,
+                pool_timeout=settings.db_pool_timeout,
+            )
+            event.listen(self.reader.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.reader.sync_engine, "begin", _sqlite_begin_deferred)
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        self.read_sessionmaker = async_sessionmaker(self.reader, class_=AsyncSession, expire_on_commit=False)
 
     async def init(self) -> None:
         """Migrate the schema (one replica at a time: app.migrations), then make the admin."""
@@ -244,8 +257,14 @@ class Database:
     def session(self) -> AsyncSession:
         return self.sessionmaker()
 
+    def read_session(self) -> AsyncSession:
+        """For reads only: a write in it may fail with "database is locked" on SQLite."""
+        return self.read_sessionmaker()
+
     async def close(self) -> None:
         await self.engine.dispose()
+        if self.reader is not self.engine:
+            await self.reader.dispose()
 
 
 def _sqlite_begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
@@ -254,6 +273,10 @@ def _sqlite_begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
     fails at once with "database is locked"; an immediate one waits (busy_timeout) instead.
     Transactions here are a few statements long, so serialising them costs little."""
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_begin_deferred(conn) -> None:  # type: ignore[no-untyped-def]
+    conn.exec_driver_sql("BEGIN")
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]

@@ -56,7 +56,7 @@ async def get_current_user(services: ServicesDep, authorization: Annotated[str |
         claims = decode_access_token(token, services.settings.jwt_secret)
     except TokenError as exc:
         raise _unauthorized(f"invalid token: {exc}") from exc
-    async with services.db.session() as db:
+    async with services.db.read_session() as db:
         user = await db.get(User, str(claims["sub"]))
     if user is None or user.disabled:
         raise _unauthorized("invalid token: the account does not exist or is disabled")

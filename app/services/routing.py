@@ -43,7 +43,7 @@ def default_agent(services: Services) -> str:
 
 async def route_request(services: Services, user: User, body: ChatCompletionRequest) -> Route:
     agents = services.graphs
-    async with services.db.session() as db:
+    async with services.db.read_session() as db:
         admin_default = await runtime_settings.default_model(db)
     model = body.model or None
 
