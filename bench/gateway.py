@@ -132,10 +132,12 @@ def litellm_row(llm_port: int, env: dict[str, str], n: int) -> list[float] | Non
         "model_list:\n  - model_name: m\n    litellm_params:\n      model: openai/m\n"
         f"      api_base: http://127.0.0.1:{llm_port}/v1\n      api_key: x\n"
     )
-    proc = start([*cmd, "--config", str(cfg), "--port", str(port)], env)
+    # A throwaway master key: LiteLLM refuses to start without one.
+    lite_env = {**env, "LITELLM_MASTER_KEY": "sk-bench-" + os.urandom(16).hex()}
+    proc = start([*cmd, "--config", str(cfg), "--port", str(port)], lite_env)
     try:
         wait_up(f"http://127.0.0.1:{port}/health/liveliness", proc)
-        c = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0)
+        c = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=lite_env["LITELLM_MASTER_KEY"], max_retries=0)
         msg = [{"role": "user", "content": "hello"}]
         for _ in range(5):
             c.chat.completions.create(model="m", messages=msg)  # type: ignore[arg-type]
@@ -216,7 +218,13 @@ def main() -> None:
             for t in range(args.turns):
                 content = f"turn {t}"
                 history.append({"role": "user", "content": content})
-                dirs.append(timed(lambda: direct.chat.completions.create(model="m", messages=history)))  # type: ignore[arg-type]
+                dirs.append(
+                    timed(
+                        lambda: direct.chat.completions.create(
+                            model="m", messages=history[-int(env["MAX_CONVERSATION_HISTORY"]) :]
+                        )
+                    )
+                )  # type: ignore[arg-type]
                 plat.append(
                     timed(
                         lambda content=content: client.chat.completions.create(
