@@ -147,11 +147,14 @@ async def delete_user_data(db: AsyncSession, settings: Settings, user: User, ser
     from app.services import sessions
 
     rows = list((await db.exec(select(ChatSession).where(ChatSession.user_id == user.id))).all())
+    # End the transaction before the clean-up: it waits on runs and the tools app and opens
+    # its own short transactions, which would otherwise queue behind this one's write lock.
+    await db.commit()
+    if services is not None:
+        for row in rows:
+            await sessions.purge_session(services, row)
     for row in rows:
-        if services is not None:
-            await sessions.remove_session(services, db, row)
-        else:
-            await db.delete(row)
+        await db.delete(row)
     await db.delete(user)
     await db.commit()
     client = services.tools_client if services is not None else None

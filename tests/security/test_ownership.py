@@ -43,7 +43,7 @@ def test_deleting_a_user_removes_collections_workspaces_and_uploads(platform_wit
     owned = [p.settings.data_dir / area / uid for area in ("rag", "scratch", "uploads")]
     assert all(path.is_dir() for path in owned)
 
-    assert httpx.delete(f"{p.url}/api/admin/users/{uid}", headers=p.headers()).status_code == 200
+    assert httpx.delete(f"{p.url}/api/admin/users/{uid}", headers=p.headers(), timeout=120).status_code == 200
     assert [path for path in owned if path.exists()] == []
     # Only the main app may ask the tools app to remove a user's data.
     other = p.signup("grace")
