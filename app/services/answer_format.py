@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,11 +117,3 @@ class FormattingHandle(RunHandle):
                 return None
             self._pending.extend(await self._shape(event))
         return self._pending.popleft()
-
-    async def __aiter__(self) -> AsyncIterator[RunEvent]:
-        while True:
-            event = await self.next()
-            assert event is not None
-            yield event
-            if event.kind in ("done", "error"):
-                return

@@ -70,8 +70,10 @@ class RunHandle:
             return None
 
     async def __aiter__(self) -> AsyncIterator[RunEvent]:
+        """Events until `done` or `error`, through `next` (which wrapping handles override)."""
         while True:
-            event = await self.queue.get()
+            event = await self.next()
+            assert event is not None  # no timeout: `next` waits for an event
             yield event
             if event.kind in ("done", "error"):
                 return

@@ -9,7 +9,6 @@ clear. The turn stored in the session keeps the model's full answer.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from app.services.run_types import RunEvent, RunHandle, RunResult
@@ -78,11 +77,3 @@ class StoppingHandle(RunHandle):
                 return None
             self._pending.extend(self._shape(event))
         return self._pending.popleft()
-
-    async def __aiter__(self) -> AsyncIterator[RunEvent]:
-        while True:
-            event = await self.next()
-            assert event is not None
-            yield event
-            if event.kind in ("done", "error"):
-                return
