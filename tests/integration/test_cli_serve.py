@@ -19,6 +19,20 @@ from tests.servers import free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _serve_env(data_dir: Path, llm: ScriptedLLM, main_port: int, tools_port: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATA_DIR": str(data_dir),
+        "SERVER_PORT": str(main_port),
+        "TOOLS_PORT": str(tools_port),
+        "TOOLS_URL": f"http://127.0.0.1:{tools_port}",
+        "LLM_BACKEND": "openai",
+        "OPENAI_BASE_URL": llm.url,
+        "OPENAI_API_KEY": "test",
+        "DEFAULT_AGENT": "chat",
+    }
+
+
 def _children(pid: int) -> list[int]:
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
     return [int(x) for x in out.split()]
@@ -26,17 +40,7 @@ def _children(pid: int) -> list[int]:
 
 def test_serve_starts_both_apps_and_stops_cleanly(data_dir: Path, llm_server: ScriptedLLM) -> None:
     main_port, tools_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "DATA_DIR": str(data_dir),
-        "SERVER_PORT": str(main_port),
-        "TOOLS_PORT": str(tools_port),
-        "TOOLS_URL": f"http://127.0.0.1:{tools_port}",
-        "LLM_BACKEND": "openai",
-        "OPENAI_BASE_URL": llm_server.url,
-        "OPENAI_API_KEY": "test",
-        "DEFAULT_AGENT": "chat",
-    }
+    env = _serve_env(data_dir, llm_server, main_port, tools_port)
     # Started the way a shell starts a background job (`make run &`): SIGINT ignored on entry.
     proc = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve"],
@@ -89,17 +93,7 @@ def test_a_crashed_tools_app_is_restarted_and_chat_keeps_working(data_dir: Path,
     """`llm-api serve` supervises its children: SIGKILL the tools app, the main app keeps
     answering, the supervisor logs the crash and starts a new tools app."""
     main_port, tools_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "DATA_DIR": str(data_dir),
-        "SERVER_PORT": str(main_port),
-        "TOOLS_PORT": str(tools_port),
-        "TOOLS_URL": f"http://127.0.0.1:{tools_port}",
-        "LLM_BACKEND": "openai",
-        "OPENAI_BASE_URL": llm_server.url,
-        "OPENAI_API_KEY": "test",
-        "DEFAULT_AGENT": "chat",
-    }
+    env = _serve_env(data_dir, llm_server, main_port, tools_port)
     proc = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True
     )

@@ -55,6 +55,19 @@ def test_tools_app_down_gives_the_agent_a_tool_error_not_a_failed_turn(data_dir:
         assert _post(p, {"model": "chat", "messages": [{"role": "user", "content": "hi"}]}).status_code == 200
 
 
+def _app_env(data_dir: Path, llm: ScriptedLLM) -> dict[str, str]:
+    """The main app on the scripted backend, with no tools app (TOOLS_URL points nowhere)."""
+    return {
+        **os.environ,
+        "DATA_DIR": str(data_dir),
+        "LLM_BACKEND": "openai",
+        "OPENAI_BASE_URL": llm.url,
+        "OPENAI_API_KEY": "test",
+        "DEFAULT_AGENT": "chat",
+        "TOOLS_URL": f"http://127.0.0.1:{free_port()}",
+    }
+
+
 def _main_app(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--port", str(port)]
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
@@ -76,15 +89,7 @@ def _wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
 def test_main_app_killed_mid_run_keeps_earlier_turns_and_drops_the_interrupted_one(
     data_dir: Path, llm_server: ScriptedLLM
 ) -> None:
-    env = {
-        **os.environ,
-        "DATA_DIR": str(data_dir),
-        "LLM_BACKEND": "openai",
-        "OPENAI_BASE_URL": llm_server.url,
-        "OPENAI_API_KEY": "test",
-        "DEFAULT_AGENT": "chat",
-        "TOOLS_URL": f"http://127.0.0.1:{free_port()}",
-    }
+    env = _app_env(data_dir, llm_server)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = _main_app(env, port)
@@ -136,15 +141,7 @@ def test_a_full_disk_is_a_clear_503_and_leaves_sessions_whole(tmp_path: Path, ll
     data.mkdir()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "DATA_DIR": str(data),
-        "LLM_BACKEND": "openai",
-        "OPENAI_BASE_URL": llm_server.url,
-        "OPENAI_API_KEY": "test",
-        "DEFAULT_AGENT": "chat",
-        "TOOLS_URL": f"http://127.0.0.1:{free_port()}",
-    }
+    env = _app_env(data, llm_server)
     uvicorn = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--port", str(port)]
     bwrap = ["bwrap", "--dev-bind", "/", "/", "--size", str(4 * 1024 * 1024), "--tmpfs", str(data), "--"]
     proc = subprocess.Popen(bwrap + uvicorn, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
