@@ -16,7 +16,7 @@ import threading
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-__all__ = ["HashEmbeddings", "minimal_pdf", "minimal_xls", "sample_files"]
+__all__ = ["HashEmbeddings", "minimal_pdf", "minimal_xls", "pdf_from_objects", "sample_files"]
 
 
 class HashEmbeddings(Embeddings):
@@ -59,6 +59,11 @@ def minimal_pdf(text: str) -> bytes:
         b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
+    return pdf_from_objects(objects)
+
+
+def pdf_from_objects(objects: list[bytes]) -> bytes:
+    """A PDF file of these numbered objects (1 is the catalog), with an exact xref table."""
     out = io.BytesIO()
     out.write(b"%PDF-1.4\n")
     offsets = []

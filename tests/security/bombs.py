@@ -7,6 +7,8 @@ import struct
 import zlib
 from typing import NamedTuple
 
+from tests.rag.helpers import pdf_from_objects
+
 __all__ = ["xlsx_dimension_bomb", "xlsx_wide_rows_bomb", "pdf_flate_bomb", "docx_bomb", "Repeated"]
 
 _CONTENT_TYPES = (
@@ -143,18 +145,7 @@ def pdf_flate_bomb(inflated_mb: int = 1024) -> bytes:
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
         b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream",
     ]
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for i, body in enumerate(objects, start=1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n" % i + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
-    for offset in offsets:
-        out.write(b"%010d 00000 n \n" % offset)
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
-    return out.getvalue()
+    return pdf_from_objects(objects)
 
 
 def docx_bomb(unpacked_mb: int = 300) -> bytes:
