@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -30,7 +31,9 @@ __all__ = ["main", "build_parser"]
 log = logging.getLogger("llm_api.cli")
 
 
-def _uvicorn(factory: str, host: str, port: int, workers: int) -> list[str]:
+def _uvicorn(factory: str, host: str, port: int, workers: int, grace: float) -> list[str]:
+    """One app under uvicorn. On SIGTERM uvicorn waits `grace` s (DRAIN_GRACE_SECONDS) for open
+    requests, a streamed agent run among them, before it cancels them: a deploy drains."""
     return [
         sys.executable,
         "-m",
@@ -46,17 +49,27 @@ def _uvicorn(factory: str, host: str, port: int, workers: int) -> list[str]:
         "--log-level",
         "warning",
         "--timeout-graceful-shutdown",
-        "5",
+        str(max(1, math.ceil(grace))),
     ]
 
 
 def _main_app(settings: Settings) -> list[str]:
-    return _uvicorn("app.main:create_app", settings.server_host, settings.server_port, settings.server_workers)
+    return _uvicorn(
+        "app.main:create_app",
+        settings.server_host,
+        settings.server_port,
+        settings.server_workers,
+        settings.drain_grace_seconds,
+    )
 
 
 def _tools_app(settings: Settings) -> list[str]:
     return _uvicorn(
-        "tools_service.main:create_app", settings.tools_host, settings.tools_port, settings.tools_server_workers
+        "tools_service.main:create_app",
+        settings.tools_host,
+        settings.tools_port,
+        settings.tools_server_workers,
+        settings.drain_grace_seconds,
     )
 
 

@@ -39,6 +39,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# How long a SQLite writer waits for the write lock (in this process: for the one writer
+# connection; across processes: SQLite's busy_timeout) before the request gets a 503.
+SQLITE_BUSY_TIMEOUT_S = 30.0
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -196,18 +200,25 @@ class Database:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         # Sized from settings; every use is a short transaction (no connection is held while
         # an agent runs), and a request that cannot get one in `db_pool_timeout` s fails fast.
+        sqlite = url.startswith("sqlite")
+        # SQLite has one write lock per file, and every transaction here takes it (BEGIN
+        # IMMEDIATE, below). Twenty connections contending for it spin in SQLite's busy handler,
+        # which is unfair: under load an unlucky writer starved past busy_timeout and its turn
+        # failed with "database is locked". So the writer is ONE connection per process, and
+        # transactions queue for it in arrival order (the pool's asyncio queue) for as long as
+        # SQLite itself would wait; other processes still meet at busy_timeout.
         self.engine: AsyncEngine = create_async_engine(
             url,
-            pool_pre_ping=not url.startswith("sqlite"),
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-            pool_timeout=settings.db_pool_timeout,
+            pool_pre_ping=not sqlite,
+            pool_size=1 if sqlite else settings.db_pool_size,
+            max_overflow=0 if sqlite else settings.db_max_overflow,
+            pool_timeout=SQLITE_BUSY_TIMEOUT_S if sqlite else settings.db_pool_timeout,
         )
         # Reads that never write (the token check on every request) use a second engine whose
         # SQLite transactions are deferred: in WAL mode they take no lock at all, so the hot
         # path does not queue behind writers. On PostgreSQL both are the same engine.
         self.reader: AsyncEngine = self.engine
-        if url.startswith("sqlite"):
+        if sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin_immediate)
             self.reader = create_async_engine(
@@ -250,8 +261,9 @@ class Database:
                 log.info("admin user not created here (%s): another worker may have", type(exc).__name__)
 
     async def ping(self) -> None:
-        """One round trip (readiness): raises when the database does not answer."""
-        async with self.engine.connect() as conn:
+        """One round trip (readiness): raises when the database does not answer. Through the
+        reader: a readiness probe must not queue behind the writers."""
+        async with self.reader.connect() as conn:
             await conn.exec_driver_sql("SELECT 1")
 
     def session(self) -> AsyncSession:
@@ -285,5 +297,5 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
     cur.close()

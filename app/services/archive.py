@@ -68,12 +68,12 @@ class TranscriptArchive:
         self.window = window
 
     async def state(self, thread_id: str) -> Archived:
-        async with self.db.session() as s:
+        async with self.db.read_session() as s:
             row = await s.get(TranscriptState, thread_id)
         return Archived(row.visible, row.chain) if row is not None else Archived()
 
     async def messages(self, thread_id: str) -> list[AnyMessage]:
-        async with self.db.session() as s:
+        async with self.db.read_session() as s:
             rows = (
                 await s.exec(
                     select(TranscriptRow).where(TranscriptRow.thread_id == thread_id).order_by(TranscriptRow.seq)  # type: ignore[arg-type]

@@ -113,7 +113,7 @@ class Cancellation:
 
     # -- called by the routes ------------------------------------------------------------
     async def _lease(self, thread_id: str) -> RunLease | None:
-        async with self.db.session() as db:
+        async with self.db.read_session() as db:
             lease = await db.get(RunLease, thread_id)
         if lease is None or lease.renewed_at < self.clock() - self.lease_ttl:
             return None
@@ -156,7 +156,7 @@ class Cancellation:
         mine = dict(self._mine)
         if not mine:
             return
-        async with self.db.session() as db:
+        async with self.db.read_session() as db:
             rows = (await db.exec(select(RunCancel).where(col(RunCancel.thread_id).in_(list(mine))))).all()
         for row in rows:
             if mine.get(row.thread_id) == row.run_id:

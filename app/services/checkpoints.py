@@ -65,7 +65,7 @@ async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver[Any]]
     # WAL: readers don't block the writer, and checkpoints cost several times less.
     await conn.execute("PRAGMA journal_mode=WAL")
     await conn.execute("PRAGMA synchronous=NORMAL")
-    await conn.execute("PRAGMA busy_timeout=5000")
+    await conn.execute("PRAGMA busy_timeout=30000")
     saver: BaseCheckpointSaver[Any] = AsyncSqliteSaver(conn)
     await saver.setup()  # type: ignore[attr-defined]
     try:

@@ -84,12 +84,14 @@ async def replay_events(stored: dict[str, Any], *, include_usage: bool) -> Async
     """A stored answer (an idempotent retry) as the same chunk sequence a live run sends."""
     chunk = _Chunks(str(stored.get("id", "")), str(stored.get("model", "")))
     session_id = stored.get("x_session_id")
-    message = (stored.get("choices") or [{}])[0].get("message", {})
+    choice = (stored.get("choices") or [{}])[0]
+    message = choice.get("message", {})
     yield chunk(delta={"role": "assistant", "content": ""}, session_id=session_id)
     if message.get("reasoning_content"):
         yield chunk(delta={"reasoning_content": message["reasoning_content"]})
     yield chunk(delta={"content": message.get("content") or ""})
-    yield chunk(delta={}, finish_reason="stop", session_id=session_id)
+    # The original's: a retry of an answer cut by max_tokens still says "length".
+    yield chunk(delta={}, finish_reason=choice.get("finish_reason") or "stop", session_id=session_id)
     if include_usage:
         yield chunk(usage=Usage.model_validate(stored.get("usage") or {}))
     yield "data: [DONE]\n\n"

@@ -78,7 +78,7 @@ async def prepare_turn(
     auxiliary = is_auxiliary_prompt(last_user) and not files
     session_id = named or sessions.new_session_id()
     if named is None and not auxiliary:  # a client resending a whole chat continues its session
-        async with services.db.session() as db:
+        async with services.db.read_session() as db:
             session_id = await continuation.find_session(db, user.id, body.messages) or session_id
     turn = Turn(
         session_id=session_id,

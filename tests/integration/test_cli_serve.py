@@ -136,3 +136,14 @@ def test_a_crashed_tools_app_is_restarted_and_chat_keeps_working(data_dir: Path,
             proc.kill()
             raise
     assert "tools app exited with status" in err and "restarting it" in err
+
+
+def test_serve_lets_uvicorn_drain_for_drain_grace_seconds(data_dir: Path) -> None:
+    """On SIGTERM uvicorn cancels open requests after --timeout-graceful-shutdown: that must be
+    the drain grace, not a fixed 5 s that cuts a streamed agent run short during a deploy."""
+    from app import cli
+    from tests.conftest import make_settings
+
+    settings = make_settings(data_dir, drain_grace_seconds=42.5)
+    for cmd in (cli._main_app(settings), cli._tools_app(settings)):
+        assert cmd[cmd.index("--timeout-graceful-shutdown") + 1] == "43"

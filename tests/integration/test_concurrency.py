@@ -73,9 +73,50 @@ async def test_an_exhausted_pool_is_a_fast_503_with_retry_after(data_dir: Path) 
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             login = await client.post("/api/auth/login", json={"username": "admin", "password": "administrator"})
             headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
-            async with app.state.services.db.engine.connect() as held:
+            # The reader pool (the token check on every request); SQLite's writer is one
+            # connection that waits like SQLite's own lock does (tested below).
+            async with app.state.services.db.reader.connect() as held:
                 await held.exec_driver_sql("SELECT 1")
                 busy = await client.get("/api/chat/sessions", headers=headers)
             assert busy.status_code == 503
             assert busy.json()["error"]["code"] == "server_busy" and busy.headers["Retry-After"] == "1"
             assert (await client.get("/api/chat/sessions", headers=headers)).status_code == 200
+
+
+async def test_sqlite_writers_queue_in_arrival_order(data_dir: Path) -> None:
+    """SQLite has one write lock per file. Writers that each hold a connection and contend for
+    it in SQLite's busy handler are served in no particular order, and under load an unlucky one
+    starved past busy_timeout: its turn failed with 503 "database is locked". Writers queue
+    instead for the process's one writer connection, and get it in the order they asked."""
+    from sqlmodel import select
+
+    from app.db import AppSetting, Database
+    from tests.conftest import make_settings
+
+    db = Database(make_settings(data_dir))
+    await db.init()
+    granted: list[int] = []
+
+    async def write(i: int) -> None:
+        async with db.session() as s:
+            await s.exec(select(AppSetting).where(AppSetting.key == f"k{i}"))  # holds the writer from here
+            granted.append(i)
+            s.add(AppSetting(key=f"k{i}", value=str(i)))
+            await s.commit()
+
+    try:
+        async with db.engine.connect() as held:  # a writer in the middle of its transaction
+            await held.exec_driver_sql("SELECT 1")
+            tasks = []
+            for i in range(16):
+                tasks.append(asyncio.create_task(write(i)))
+                for _ in range(10):  # let it reach the queue before the next one arrives
+                    await asyncio.sleep(0)
+            assert granted == []  # all of them wait while the writer is busy
+        await asyncio.gather(*tasks)
+        assert granted == list(range(16))
+        async with db.read_session() as s:
+            stored = {r.key: r.value for r in (await s.exec(select(AppSetting))).all()}
+        assert all(stored[f"k{i}"] == str(i) for i in range(16))
+    finally:
+        await db.close()

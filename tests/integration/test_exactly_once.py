@@ -69,6 +69,50 @@ def test_a_retry_with_the_same_idempotency_key_gets_the_stored_answer(platform: 
     assert reply.choices[0].message.content == "echo: mine"
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_replayed_answer_keeps_its_finish_reason(platform: Platform, stream: bool) -> None:
+    """An answer cut by max_tokens says "length"; its idempotent retry must say so too, or the
+    client takes a truncated answer for a whole one."""
+    client = _sdk(platform)
+    key = {"Idempotency-Key": "cut-1"}
+    msgs = [{"role": "user", "content": "count to ten please"}]
+    first = client.chat.completions.create(
+        model="chat",
+        messages=msgs,
+        max_tokens=2,
+        extra_body={"session_id": "cut"},
+        extra_headers=key,  # type: ignore[arg-type]
+    )
+    assert first.choices[0].finish_reason == "length"
+    if stream:
+        chunks = list(
+            client.chat.completions.create(
+                model="chat",
+                messages=msgs,
+                max_tokens=2,
+                stream=True,
+                extra_body={"session_id": "cut"},
+                extra_headers=key,  # type: ignore[arg-type]
+            )
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+        assert (text, finish) == (first.choices[0].message.content, ["length"])
+    else:
+        again = client.chat.completions.create(
+            model="chat",
+            messages=msgs,
+            max_tokens=2,
+            extra_body={"session_id": "cut"},
+            extra_headers=key,  # type: ignore[arg-type]
+        )
+        assert (again.choices[0].message.content, again.choices[0].finish_reason) == (
+            first.choices[0].message.content,
+            "length",
+        )
+    assert len(platform.llm.requests) == 1
+
+
 def test_a_failed_turn_releases_its_key_and_stores_nothing(platform: Platform) -> None:
     p = platform
     p.llm.push(Reply(status=500), Reply(status=500))  # the SDK inside the app retries once
