@@ -202,11 +202,10 @@ class Database:
         # an agent runs), and a request that cannot get one in `db_pool_timeout` s fails fast.
         sqlite = url.startswith("sqlite")
         # SQLite has one write lock per file, and every transaction here takes it (BEGIN
-        # IMMEDIATE, below). Twenty connections contending for it spin in SQLite's busy handler,
-        # which is unfair: under load an unlucky writer starved past busy_timeout and its turn
-        # failed with "database is locked". So the writer is ONE connection per process, and
-        # transactions queue for it in arrival order (the pool's asyncio queue) for as long as
-        # SQLite itself would wait; other processes still meet at busy_timeout.
+        # IMMEDIATE, below). Twenty connections spinning for it in SQLite's unfair busy handler
+        # starved an unlucky writer past busy_timeout under load ("database is locked"). So the
+        # writer is ONE connection per process; transactions queue for it in arrival order (the
+        # pool's asyncio queue) as long as SQLite would wait; processes meet at busy_timeout.
         self.engine: AsyncEngine = create_async_engine(
             url,
             pool_pre_ping=not sqlite,

@@ -8,8 +8,13 @@ process behind the load balancer. Each run therefore leaves a lease in the datab
 one indexed query per interval, and only while this process has runs.
 
 The runner calls `started`/`ended` synchronously (no await inside its run task, so a
-cancel can never land between them); the database writes happen in background tasks,
-ordered per run.
+cancel can never land between them). Lease writes are batched: the poll loop writes the
+leases of runs started since its last round and drops those of runs that ended, in one
+transaction. A run that ends within one poll interval (most chat turns) never touches the
+database for its lease: the writes had cost more CPU than the rest of a turn's bookkeeping.
+The price: another process sees a run only once its lease is written, so a cancel or a
+delete that finds no lease waits one interval and looks again before it concludes that
+nothing runs.
 """
 
 from __future__ import annotations
@@ -53,7 +58,11 @@ class Cancellation:
         self.owner = uuid.uuid4().hex
         self.draining = False
         self._mine: dict[str, str] = {}  # thread id -> run id, runs of this process
-        self._writes: dict[str, asyncio.Task[None]] = {}
+        self._unwritten: dict[str, str] = {}  # runs whose lease is not in the database yet
+        self._written: dict[str, str] = {}  # runs whose lease is written (or being written)
+        self._to_drop: list[tuple[str, str]] = []  # leases of ended runs, to delete
+        self._flush_lock = asyncio.Lock()
+        self._dropping: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -61,9 +70,9 @@ class Cancellation:
     def started(self, thread_id: str) -> None:
         run_id = uuid.uuid4().hex
         self._mine[thread_id] = run_id
+        self._unwritten[thread_id] = run_id
         metrics.RUNS_IN_FLIGHT.inc()
         self._idle.clear()
-        self._chain(thread_id, self._write_lease(thread_id, run_id))
 
     def ended(self, thread_id: str) -> None:
         run_id = self._mine.pop(thread_id, None)
@@ -71,45 +80,66 @@ class Cancellation:
             metrics.RUNS_IN_FLIGHT.dec()
         if not self._mine:
             self._idle.set()
-        if run_id is not None:
-            self._chain(thread_id, self._drop_lease(thread_id, run_id))
+        if self._unwritten.get(thread_id) == run_id:
+            del self._unwritten[thread_id]  # never written: nothing to drop
+        elif run_id is not None and self._written.get(thread_id) == run_id:
+            del self._written[thread_id]
+            self._to_drop.append((thread_id, run_id))
+            self._drop_soon()  # others see it running until the drop: not one round late
 
-    def _chain(self, thread_id: str, step: Any) -> None:
-        before = self._writes.get(thread_id)
+    def _drop_soon(self) -> None:
+        if self._dropping is None or self._dropping.done():
+            self._dropping = asyncio.get_running_loop().create_task(self._flush_quietly())
 
-        async def run() -> None:
-            if before is not None:
-                with contextlib.suppress(BaseException):
-                    await before
-            try:
-                await step
-            except Exception:
-                log.warning("run lease of %s not updated", thread_id, exc_info=True)
-
-        task = asyncio.get_running_loop().create_task(run())
-        self._writes[thread_id] = task
-        task.add_done_callback(
-            lambda t: self._writes.pop(thread_id, None) if self._writes.get(thread_id) is t else None
-        )
+    async def _flush_quietly(self) -> None:
+        try:
+            await self.flush()
+        except Exception:  # the poll loop tries again
+            log.warning("run leases not updated", exc_info=True)
 
     def _upsert(self, table: Any, values: dict[str, Any]) -> Any:
         dialect = postgresql if self.db.engine.dialect.name == "postgresql" else sqlite
         stmt = dialect.insert(table).values(**values)
         return stmt.on_conflict_do_update(index_elements=["thread_id"], set_=values)
 
-    async def _write_lease(self, thread_id: str, run_id: str) -> None:
-        values = {"thread_id": thread_id, "run_id": run_id, "owner": self.owner, "renewed_at": self.clock()}
-        async with self.db.session() as db:
-            await db.exec(self._upsert(RunLease, values))
-            await db.commit()
+    async def flush(self) -> None:
+        """Write the leases of new runs and drop those of ended ones, in one transaction."""
+        async with self._flush_lock:
+            if not self._unwritten and not self._to_drop:
+                return
+            writes, self._unwritten = self._unwritten, {}
+            drops, self._to_drop = self._to_drop, []
+            self._written.update(writes)  # a run ending from here on queues its drop
+            try:
+                async with self.db.session() as db:
+                    for thread_id, run_id in drops:  # first: a new run of the thread may follow
+                        await db.exec(
+                            delete(RunLease).where(col(RunLease.thread_id) == thread_id, col(RunLease.run_id) == run_id)
+                        )
+                        await db.exec(
+                            delete(RunCancel).where(
+                                col(RunCancel.thread_id) == thread_id, col(RunCancel.run_id) == run_id
+                            )
+                        )
+                    now = self.clock()
+                    for thread_id, run_id in writes.items():
+                        values = {"thread_id": thread_id, "run_id": run_id, "owner": self.owner, "renewed_at": now}
+                        await db.exec(self._upsert(RunLease, values))
+                    await db.commit()
+            except Exception:
+                # Put them back for the next round; a run that ended meanwhile needs no lease.
+                for thread_id, run_id in writes.items():
+                    if self._written.get(thread_id) == run_id:
+                        del self._written[thread_id]
+                        self._unwritten.setdefault(thread_id, run_id)
+                    else:
+                        drops.append((thread_id, run_id))
+                self._to_drop[:0] = drops
+                raise
 
-    async def _drop_lease(self, thread_id: str, run_id: str) -> None:
-        async with self.db.session() as db:
-            await db.exec(delete(RunLease).where(col(RunLease.thread_id) == thread_id, col(RunLease.run_id) == run_id))
-            await db.exec(
-                delete(RunCancel).where(col(RunCancel.thread_id) == thread_id, col(RunCancel.run_id) == run_id)
-            )
-            await db.commit()
+    async def one_round(self) -> None:
+        """Wait out one poll interval of the other processes (tests wait for an event)."""
+        await asyncio.sleep(self.poll)
 
     # -- called by the routes ------------------------------------------------------------
     async def _lease(self, thread_id: str) -> RunLease | None:
@@ -130,6 +160,11 @@ class Cancellation:
         if self.runner.is_running(thread_id):
             return False  # already being cancelled here
         lease = await self._lease(thread_id)
+        if lease is None:  # a run elsewhere writes its lease within one poll interval
+            await self.one_round()
+            if self.runner.cancel(thread_id):
+                return True
+            lease = await self._lease(thread_id)
         if lease is None or lease.owner == self.owner:
             return False
         values = {"thread_id": thread_id, "run_id": lease.run_id, "requested_at": self.clock()}
@@ -152,8 +187,9 @@ class Cancellation:
 
     # -- the per-process loop ------------------------------------------------------------
     async def tick(self) -> None:
-        """Cancel this process's runs that another process asked to stop."""
-        mine = dict(self._mine)
+        """Cancel this process's runs that another process asked to stop (only runs whose
+        lease is written can have been found by another process)."""
+        mine = {t: r for t, r in self._written.items() if self._mine.get(t) == r}
         if not mine:
             return
         async with self.db.read_session() as db:
@@ -164,7 +200,7 @@ class Cancellation:
                 self.runner.cancel(row.thread_id)
 
     async def _renew(self) -> None:
-        if not self._mine:
+        if not self._written:
             return
         async with self.db.session() as db:
             await db.exec(update(RunLease).where(col(RunLease.owner) == self.owner).values(renewed_at=self.clock()))
@@ -175,6 +211,7 @@ class Cancellation:
         while True:
             await asyncio.sleep(self.poll)
             try:
+                await self.flush()
                 await self.tick()
                 if time.monotonic() - renewed > self.lease_ttl / 3:
                     await self._renew()
@@ -191,9 +228,11 @@ class Cancellation:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            for pending in list(self._writes.values()):
+            if self._dropping is not None:
                 with contextlib.suppress(BaseException):
-                    await pending
+                    await self._dropping
+            with contextlib.suppress(Exception):  # drop the leases of the runs that ended
+                await self.flush()
 
     async def drain(self, grace: float, cancel_wait: float = 10.0) -> None:
         """Shutting down: let in-flight runs finish for `grace` seconds, then cancel (and so

@@ -45,6 +45,10 @@ def _text(content: Any) -> str:
     return ""
 
 
+async def _none() -> None:
+    return None
+
+
 class Runner:
     def __init__(
         self,
@@ -107,9 +111,12 @@ class Runner:
             committed = False
             result = RunResult()
             try:
-                stored = await _messages(graph, config)
+                # Two stores, read at once: the checkpoint and the archive's index.
+                stored, archived = await asyncio.gather(
+                    _messages(graph, config),
+                    self.archive.state(thread_id) if self.archive is not None else _none(),
+                )
                 pre_ids = {m.id for m in stored if m.id}
-                archived = await self.archive.state(thread_id) if self.archive is not None else None
                 try:
                     plan = reconcile(stored, req.messages, archived)
                 except ArchiveEdit as exc:

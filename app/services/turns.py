@@ -108,8 +108,14 @@ async def prepare_turn(
             # Files first: a rejected upload (413/415) must not leave a new, empty session behind.
             attachments = await uploads.attach_files(services, user, session_id, files)
             first_user = next((m.text() for m in body.messages if m.role == "user"), "")
-            async with services.db.session() as db:
-                await sessions.open_session(db, user.id, session_id, agent, first_user)
+            # A session's later turns only read its row (on the reader: no write lock taken).
+            exists = False
+            if named is not None:
+                async with services.db.read_session() as db:
+                    exists = await sessions.get_session(db, user.id, session_id) is not None
+            if not exists:
+                async with services.db.session() as db:
+                    await sessions.open_session(db, user.id, session_id, agent, first_user)
         except BaseException:
             await release(services, turn)
             raise
