@@ -27,6 +27,7 @@ import pytest
 from tests.integration.conftest import serve_platform
 from tests.rag.conftest import ServerFactory
 from tests.scripted_llm import ScriptedLLM
+from tests.security.bombs import docx_bomb
 
 MB = 1024 * 1024
 FILE_MB = 60  # the file, just under the limit below
@@ -128,3 +129,37 @@ def test_rag_upload_streams_to_the_parser(rag_server: ServerFactory, data_dir: P
         assert [d["filename"] for d in alice.documents("kb")] == ["plan.docx"]
         assert alice.results("kb", "uploads chunks memory")[0]["filename"] == "plan.docx"
         assert [str(f) for f in _files(data_dir / "rag" / "alice") if ".incoming" in f.parts] == []
+
+
+def test_a_bomb_beside_a_large_chat_upload_leaves_no_file(
+    data_dir: Path, llm_server: ScriptedLLM, big_docx: Path
+) -> None:
+    """The large file is staged (written) before the bomb is parsed: the refusal removes it."""
+    with serve_platform(data_dir, llm_server, with_tools=True, max_file_size_mb=LIMIT_MB) as p:
+        token = p.signup("yann")
+        form = {"model": "chat", "session_id": "b", "messages": json.dumps([{"role": "user", "content": "hi"}])}
+        with big_docx.open("rb") as fh:
+            files: Any = [("files", ("plan.docx", fh, "application/octet-stream")),
+                          ("files", ("letter.docx", docx_bomb(), "application/octet-stream"))]  # fmt: skip
+            resp = httpx.post(p.v1 + "/chat/completions", headers=p.headers(token), data=form, files=files, timeout=300)
+        assert resp.status_code == 413, resp.text
+        assert resp.json()["error"]["code"] == "file_too_complex" and "letter.docx" in resp.json()["error"]["message"]
+        assert _files(data_dir / "uploads") == [], "neither the large file nor its temp copy is left"
+        assert _files(data_dir / "scratch") == []
+
+
+def test_a_bomb_beside_a_large_rag_upload_leaves_no_file(
+    rag_server: ServerFactory, data_dir: Path, big_docx: Path
+) -> None:
+    from tests.conftest import make_settings
+
+    with rag_server(settings_=make_settings(data_dir, max_file_size_mb=LIMIT_MB)) as server:
+        alice = server.client()
+        assert alice.create("kb").status_code == 201
+        with big_docx.open("rb") as fh:
+            files: Any = [("files", ("plan.docx", fh)), ("files", ("letter.docx", docx_bomb()))]
+            resp = alice.http.post("/api/tools/rag/upload", data={"collection": "kb"}, files=files, timeout=300)
+        assert resp.status_code == 413, resp.text
+        assert "letter.docx" in resp.json()["error"]["message"]
+        assert alice.documents("kb") == []
+        assert [f for f in _files(data_dir / "rag") if ".incoming" in f.parts] == []

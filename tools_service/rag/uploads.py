@@ -11,6 +11,7 @@ files when the batch ends, indexed or refused.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def _too_large(name: str, limit_mb: int) -> APIError:
     )
 
 
-async def check_files(files: list[UploadFile], limit: int, limit_mb: int) -> list[Incoming]:
+async def check_files(files: Sequence[UploadFile], limit: int, limit_mb: int) -> list[Incoming]:
     """415 for any unsupported type, then 413 for any file over the limit; nothing is read."""
     names = [f.filename or "(unnamed)" for f in files]
     unsupported = [n for n in names if extension_of(n) not in SUPPORTED_EXTENSIONS]
