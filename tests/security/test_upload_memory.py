@@ -28,6 +28,7 @@ from tests.integration.conftest import serve_platform
 from tests.rag.conftest import ServerFactory
 from tests.scripted_llm import ScriptedLLM
 from tests.security.bombs import docx_bomb
+from tests.tools_service.conftest import ToolsAppFactory
 
 MB = 1024 * 1024
 FILE_MB = 60  # the file, just under the limit below
@@ -163,3 +164,14 @@ def test_a_bomb_beside_a_large_rag_upload_leaves_no_file(
         assert "letter.docx" in resp.json()["error"]["message"]
         assert alice.documents("kb") == []
         assert [f for f in _files(data_dir / "rag") if ".incoming" in f.parts] == []
+
+
+def test_a_workspace_upload_over_the_limit_is_413_and_leaves_nothing(tools_app_factory: ToolsAppFactory) -> None:
+    with tools_app_factory(max_file_size_mb=1) as app, app.service("vera") as main_app:
+        over = main_app.post("/api/tools/python_coder/files/s1", files={"file": ("big.bin", b"x" * (MB + 1))})
+        assert over.status_code == 413, over.text
+        workspace = app.workspace("vera", "s1")
+        assert _files(workspace) == [], "no temp or partial file"
+        fits = main_app.post("/api/tools/python_coder/files/s1", files={"file": ("big.bin", b"x" * MB)})
+        assert fits.status_code == 200, fits.text
+        assert [(f.name, f.stat().st_size) for f in _files(workspace)] == [("big.bin", MB)]
