@@ -83,7 +83,9 @@ def _files(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 
-def test_chat_upload_streams_to_disk_and_workspace(data_dir: Path, llm_server: ScriptedLLM, big_docx: Path) -> None:
+def test_chat_upload_streams_and_a_refusal_leaves_no_file(
+    data_dir: Path, llm_server: ScriptedLLM, big_docx: Path
+) -> None:
     with serve_platform(data_dir, llm_server, with_tools=True, max_file_size_mb=LIMIT_MB) as p:
         token = p.signup("zoe")
         uid = str(httpx.get(p.url + "/api/auth/me", headers=p.headers(token)).json()["id"])
@@ -110,8 +112,22 @@ def test_chat_upload_streams_to_disk_and_workspace(data_dir: Path, llm_server: S
         assert [f.name for f in workspace.iterdir() if f.is_file()] == ["plan.docx"]
         assert _sha256(workspace / "plan.docx") == _sha256(big_docx)
 
+        # A bomb beside it: the large file is staged (written) before the bomb is parsed, and
+        # the refusal removes it: no file, temp or final, in the new session or its workspace.
+        form["session_id"] = "bomb"
+        with big_docx.open("rb") as fh:
+            files: Any = [("files", ("plan.docx", fh, "application/octet-stream")),
+                          ("files", ("letter.docx", docx_bomb(), "application/octet-stream"))]  # fmt: skip
+            resp = httpx.post(p.v1 + "/chat/completions", headers=p.headers(token), data=form, files=files, timeout=300)
+        assert resp.status_code == 413, resp.text
+        assert resp.json()["error"]["code"] == "file_too_complex" and "letter.docx" in resp.json()["error"]["message"]
+        assert _files(data_dir / "uploads" / uid / "bomb") == [], "neither the large file nor its temp copy is left"
+        assert _files(data_dir / "scratch" / uid / "bomb") == []
 
-def test_rag_upload_streams_to_the_parser(rag_server: ServerFactory, data_dir: Path, big_docx: Path) -> None:
+
+def test_rag_upload_streams_and_a_refusal_leaves_no_file(
+    rag_server: ServerFactory, data_dir: Path, big_docx: Path
+) -> None:
     from tests.conftest import make_settings
 
     with rag_server(settings_=make_settings(data_dir, max_file_size_mb=LIMIT_MB)) as server:
@@ -129,40 +145,16 @@ def test_rag_upload_streams_to_the_parser(rag_server: ServerFactory, data_dir: P
         assert peak < BOUND_MB * MB, f"serving the upload held {peak / MB:.1f} MB at its peak"
         assert [d["filename"] for d in alice.documents("kb")] == ["plan.docx"]
         assert alice.results("kb", "uploads chunks memory")[0]["filename"] == "plan.docx"
-        assert [str(f) for f in _files(data_dir / "rag" / "alice") if ".incoming" in f.parts] == []
+        assert [f for f in _files(data_dir / "rag") if ".incoming" in f.parts] == [], "no temp file is left"
 
-
-def test_a_bomb_beside_a_large_chat_upload_leaves_no_file(
-    data_dir: Path, llm_server: ScriptedLLM, big_docx: Path
-) -> None:
-    """The large file is staged (written) before the bomb is parsed: the refusal removes it."""
-    with serve_platform(data_dir, llm_server, with_tools=True, max_file_size_mb=LIMIT_MB) as p:
-        token = p.signup("yann")
-        form = {"model": "chat", "session_id": "b", "messages": json.dumps([{"role": "user", "content": "hi"}])}
-        with big_docx.open("rb") as fh:
-            files: Any = [("files", ("plan.docx", fh, "application/octet-stream")),
-                          ("files", ("letter.docx", docx_bomb(), "application/octet-stream"))]  # fmt: skip
-            resp = httpx.post(p.v1 + "/chat/completions", headers=p.headers(token), data=form, files=files, timeout=300)
-        assert resp.status_code == 413, resp.text
-        assert resp.json()["error"]["code"] == "file_too_complex" and "letter.docx" in resp.json()["error"]["message"]
-        assert _files(data_dir / "uploads") == [], "neither the large file nor its temp copy is left"
-        assert _files(data_dir / "scratch") == []
-
-
-def test_a_bomb_beside_a_large_rag_upload_leaves_no_file(
-    rag_server: ServerFactory, data_dir: Path, big_docx: Path
-) -> None:
-    from tests.conftest import make_settings
-
-    with rag_server(settings_=make_settings(data_dir, max_file_size_mb=LIMIT_MB)) as server:
-        alice = server.client()
-        assert alice.create("kb").status_code == 201
+        # A bomb beside it: the batch is refused after both were staged, nothing is indexed or left.
+        assert alice.create("kb2").status_code == 201
         with big_docx.open("rb") as fh:
             files: Any = [("files", ("plan.docx", fh)), ("files", ("letter.docx", docx_bomb()))]
-            resp = alice.http.post("/api/tools/rag/upload", data={"collection": "kb"}, files=files, timeout=300)
+            resp = alice.http.post("/api/tools/rag/upload", data={"collection": "kb2"}, files=files, timeout=300)
         assert resp.status_code == 413, resp.text
         assert "letter.docx" in resp.json()["error"]["message"]
-        assert alice.documents("kb") == []
+        assert alice.documents("kb2") == []
         assert [f for f in _files(data_dir / "rag") if ".incoming" in f.parts] == []
 
 
