@@ -8,11 +8,11 @@ which the upload answers with 413 naming the file.
 
 from __future__ import annotations
 
-from core.documents import DocumentLimits, Source, TooLarge, describe_file
+from core.documents import DocumentError, DocumentLimits, Source, TooLarge, describe_file
 from core.documents.describe import MAX_CHARS
 from settings import Settings
 
-__all__ = ["describe", "MAX_CHARS", "TooLarge"]
+__all__ = ["describe", "MAX_CHARS", "DocumentError", "TooLarge"]
 
 
 async def describe(filename: str, source: Source, settings: Settings) -> str:

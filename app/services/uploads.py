@@ -188,6 +188,15 @@ async def _stage_all(folder: Path, checked: list[_Checked], limit_mb: int, limit
         temps.append(path)
 
 
+def _description(result: str | BaseException) -> str:
+    if isinstance(result, file_metadata.DocumentError):  # 413 past the parser's limits (a bomb)
+        code = "file_too_complex" if result.status == 413 else "unparseable_file"
+        raise APIError(result.status, result.message, param="files", code=code) from result
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
 def _storage_error(folder: Path, exc: OSError) -> APIError:
     log.exception("storing uploads in %s failed", folder)
     return APIError(507, f"could not store the files: {exc.strerror or exc}", type_="api_error", code="storage_error")
@@ -210,12 +219,12 @@ async def attach_files(services: Services, user: User, session_id: str, files: l
             raise _storage_error(folder, exc) from exc
         # Described (in the limited parsing child, which reads the staged file) before any
         # name is claimed: a parser bomb is refused with 413 and leaves no file behind.
-        try:
-            descriptions = await asyncio.gather(
-                *(file_metadata.describe(item.name, path, settings) for item, path in zip(checked, temps, strict=True))
-            )
-        except file_metadata.TooLarge as exc:
-            raise APIError(413, exc.message, param="files", code="file_too_complex") from exc
+        # All finish before any refusal, so no child is still reading a temp file when it goes.
+        results = await asyncio.gather(
+            *(file_metadata.describe(item.name, path, settings) for item, path in zip(checked, temps, strict=True)),
+            return_exceptions=True,
+        )
+        descriptions = [_description(result) for result in results]
         try:
             items = [(item.name, path) for item, path in zip(checked, temps, strict=True)]
             written = await asyncio.to_thread(_claim_all, folder, items)
