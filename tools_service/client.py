@@ -12,7 +12,7 @@ contract (`tools_service.contracts`), the same models the tools app validates wi
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -154,8 +154,11 @@ class ToolsClient:
     async def list_files(self, user_id: str, session_id: str) -> ToolResult:
         return await self.call(user_id, f"/api/tools/python_coder/files/{session_id}", method="GET")
 
-    async def upload_file(self, user_id: str, session_id: str, filename: str, content: bytes) -> ToolResult:
-        """Copy a chat attachment into the session's workspace (`filename` may be `dir/name.ext`)."""
+    async def upload_file(self, user_id: str, session_id: str, filename: str, content: bytes | IO[bytes]) -> ToolResult:
+        """Copy a chat attachment into the session's workspace (`filename` may be `dir/name.ext`).
+
+        `content` may be an open binary file: httpx then streams it from its start, 64 KB at a
+        time, so a large upload is never whole in memory."""
         return await self.call(
             user_id, f"/api/tools/python_coder/files/{session_id}",
             files={"file": (filename.rsplit("/", 1)[-1], content)}, data={"filename": filename},

@@ -8,12 +8,13 @@ which the upload answers with 413 naming the file.
 
 from __future__ import annotations
 
-from core.documents import DocumentLimits, TooLarge, describe_file
+from core.documents import DocumentError, DocumentLimits, Source, TooLarge, describe_file
 from core.documents.describe import MAX_CHARS
 from settings import Settings
 
-__all__ = ["describe", "MAX_CHARS", "TooLarge"]
+__all__ = ["describe", "MAX_CHARS", "DocumentError", "TooLarge"]
 
 
-async def describe(filename: str, content: bytes, settings: Settings) -> str:
-    return await describe_file(filename, content, DocumentLimits.from_settings(settings))
+async def describe(filename: str, source: Source, settings: Settings) -> str:
+    """`source` is the file's bytes or, for uploads, the path of the staged file (read by the child)."""
+    return await describe_file(filename, source, DocumentLimits.from_settings(settings))

@@ -6,6 +6,10 @@ content, size) before any is written; a write never replaces an existing file (t
 is claimed with a hard link, which fails if taken, so concurrent requests cannot
 collide); and a request that fails half-way removes what it wrote. The description of
 all the session's files goes to the agent on every turn, not just the turn of the upload.
+
+No file is ever whole in memory (core/spool.py): the checks read the declared size and
+the first bytes, the file is copied in chunks to a temp file beside its final name, the
+parsing child reads that file by path, and the workspace copy streams from disk.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from app.db import User
 from app.services import file_metadata
 from app.services.container import Services
 from app.services.sessions import uploads_dir
+from core import spool
 from core.errors import APIError
 from core.quota import check_room
 
@@ -63,11 +68,17 @@ def safe_filename(name: str) -> str:
 
 @dataclass
 class _Checked:
+    upload: UploadFile
     name: str
-    content: bytes
+    size: int
 
 
-def _check(upload: UploadFile, content: bytes, limit_mb: int, limit: int) -> _Checked:
+def _file_too_large(name: str, limit_mb: int) -> APIError:
+    return APIError(413, f"{name}: larger than MAX_FILE_SIZE_MB={limit_mb}", param="files", code="file_too_large")
+
+
+async def _check(upload: UploadFile, limit_mb: int, limit: int) -> _Checked:
+    """Type by extension and by the first bytes, size as Starlette counted it: nothing more is read."""
     name = safe_filename(upload.filename or "file")
     ext = os.path.splitext(name)[1].lower()
     if ext not in ALLOWED_EXTENSIONS:
@@ -78,33 +89,43 @@ def _check(upload: UploadFile, content: bytes, limit_mb: int, limit: int) -> _Ch
             param="files",
             code="unsupported_file_type",
         )
-    if len(content) > limit:
-        raise APIError(413, f"{name}: larger than MAX_FILE_SIZE_MB={limit_mb}", param="files", code="file_too_large")
+    size = await spool.upload_size(upload)
+    if size > limit:
+        raise _file_too_large(name, limit_mb)
+    head = await spool.read_head(upload)
     magic = _MAGIC.get(ext)
-    if magic is not None and not content.startswith(magic):
+    if magic is not None and not head.startswith(magic):
         raise APIError(415, f"{name}: the content is not a {ext} file", param="files", code="unsupported_file_type")
-    if magic is None and b"\x00" in content[:8192]:
+    if magic is None and b"\x00" in head:
         raise APIError(415, f"{name}: binary content in a {ext} file", param="files", code="unsupported_file_type")
-    return _Checked(name, content)
+    return _Checked(upload, name, size)
 
 
-def _claim(folder: Path, name: str, content: bytes) -> Path:
-    """Write `content` under `name`, or `name (n)` if taken; never overwrites."""
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{uuid.uuid4().hex}.part"
-    tmp.write_bytes(content)
+def _claim(folder: Path, name: str, staged: Path) -> Path:
+    """Give the staged temp file `name`, or `name (n)` if taken; never overwrites. The
+    caller removes the temp name; the data stays under the claimed one."""
     stem, suffix = os.path.splitext(name)
+    for n in range(10_000):
+        target = folder / (name if n == 0 else f"{stem} ({n}){suffix}")
+        try:
+            os.link(staged, target)
+            return target
+        except FileExistsError:
+            continue
+    raise OSError(f"no free name for {name}")
+
+
+def _claim_all(folder: Path, items: list[tuple[str, Path]]) -> list[Path]:
+    """Claim every name, or none: a failure unlinks the names already claimed."""
+    written: list[Path] = []
     try:
-        for n in range(10_000):
-            target = folder / (name if n == 0 else f"{stem} ({n}){suffix}")
-            try:
-                os.link(tmp, target)
-                return target
-            except FileExistsError:
-                continue
-        raise OSError(f"no free name for {name}")
-    finally:
-        tmp.unlink(missing_ok=True)
+        for name, staged in items:
+            written.append(_claim(folder, name, staged))
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return written
 
 
 def _write_meta(path: Path, size: int, description: str, workspace: str) -> None:
@@ -138,12 +159,17 @@ def _read_descriptions(folder: Path) -> str:
     return "\n".join(lines)
 
 
-async def _copy_to_workspace(services: Services, user_id: str, session_id: str, name: str, content: bytes) -> str:
+async def _copy_to_workspace(services: Services, user_id: str, session_id: str, path: Path) -> str:
     client = services.tools_client
     if client is None:
         return "copy failed: the tools app is not configured"
+    name = path.name
     try:
-        result = await client.upload_file(user_id, session_id, name, content)
+        fh = await asyncio.to_thread(path.open, "rb")
+        try:
+            result = await client.upload_file(user_id, session_id, name, fh)  # streamed from the file
+        finally:
+            fh.close()
     except Exception as exc:  # the client should not raise, but an upload must not fail on it
         log.warning("workspace copy of %s failed: %s", name, exc)
         return f"copy failed: {type(exc).__name__}"
@@ -153,6 +179,29 @@ async def _copy_to_workspace(services: Services, user_id: str, session_id: str, 
     return "copied"
 
 
+async def _stage_all(folder: Path, checked: list[_Checked], limit_mb: int, limit: int, temps: list[Path]) -> None:
+    for item in checked:
+        try:
+            path, item.size = await spool.stage_upload(item.upload, folder, limit)
+        except spool.TooBig as exc:
+            raise _file_too_large(item.name, limit_mb) from exc
+        temps.append(path)
+
+
+def _description(result: str | BaseException) -> str:
+    if isinstance(result, file_metadata.DocumentError):  # 413 past the parser's limits (a bomb)
+        code = "file_too_complex" if result.status == 413 else "unparseable_file"
+        raise APIError(result.status, result.message, param="files", code=code) from result
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def _storage_error(folder: Path, exc: OSError) -> APIError:
+    log.exception("storing uploads in %s failed", folder)
+    return APIError(507, f"could not store the files: {exc.strerror or exc}", type_="api_error", code="storage_error")
+
+
 async def attach_files(services: Services, user: User, session_id: str, files: list[UploadFile]) -> str:
     """Store `files` (all checked before any is written) and return the description of every
     file in the session, for the agent's prompt. With no files, just the description."""
@@ -160,31 +209,28 @@ async def attach_files(services: Services, user: User, session_id: str, files: l
     folder = uploads_dir(settings.data_dir, user.id, session_id)
     if len(files) > MAX_FILES:
         raise APIError(400, f"at most {MAX_FILES} files per request", param="files", code="too_many_files")
-    checked: list[_Checked] = []
-    for upload in files:
-        content = await upload.read(settings.max_file_size_bytes + 1)
-        checked.append(_check(upload, content, settings.max_file_size_mb, settings.max_file_size_bytes))
-    await asyncio.to_thread(check_room, settings, user.id, sum(len(item.content) for item in checked))
-    # Described (in the limited parsing child) before anything is written: a parser bomb
-    # is refused with 413 and leaves no file behind.
-    try:
-        descriptions = await asyncio.gather(
-            *(file_metadata.describe(item.name, item.content, settings) for item in checked)
+    limit, limit_mb = settings.max_file_size_bytes, settings.max_file_size_mb
+    checked = [await _check(upload, limit_mb, limit) for upload in files]
+    await asyncio.to_thread(check_room, settings, user.id, sum(item.size for item in checked))
+    with spool.staged() as temps:  # every temp name is gone when this block ends, however it ends
+        try:
+            await _stage_all(folder, checked, limit_mb, limit, temps)
+        except OSError as exc:
+            raise _storage_error(folder, exc) from exc
+        # Described (in the limited parsing child, which reads the staged file) before any
+        # name is claimed: a parser bomb is refused with 413 and leaves no file behind.
+        # All finish before any refusal, so no child is still reading a temp file when it goes.
+        results = await asyncio.gather(
+            *(file_metadata.describe(item.name, path, settings) for item, path in zip(checked, temps, strict=True)),
+            return_exceptions=True,
         )
-    except file_metadata.TooLarge as exc:
-        raise APIError(413, exc.message, param="files", code="file_too_complex") from exc
-    written: list[Path] = []
-    try:
-        for item in checked:
-            written.append(await asyncio.to_thread(_claim, folder, item.name, item.content))
-    except OSError as exc:
-        for path in written:
-            path.unlink(missing_ok=True)
-        log.exception("storing uploads in %s failed", folder)
-        raise APIError(
-            507, f"could not store the files: {exc.strerror or exc}", type_="api_error", code="storage_error"
-        ) from exc
+        descriptions = [_description(result) for result in results]
+        try:
+            items = [(item.name, path) for item, path in zip(checked, temps, strict=True)]
+            written = await asyncio.to_thread(_claim_all, folder, items)
+        except OSError as exc:
+            raise _storage_error(folder, exc) from exc
     for path, item, description in zip(written, checked, descriptions, strict=True):
-        workspace = await _copy_to_workspace(services, user.id, session_id, path.name, item.content)
-        await asyncio.to_thread(_write_meta, path, len(item.content), description, workspace)
+        workspace = await _copy_to_workspace(services, user.id, session_id, path)
+        await asyncio.to_thread(_write_meta, path, item.size, description, workspace)
     return await asyncio.to_thread(_read_descriptions, folder)

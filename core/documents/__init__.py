@@ -4,17 +4,23 @@ Untrusted documents are parsed in a child process (`python -m core.documents`) w
 RLIMIT_AS, RLIMIT_CPU and a timeout, and with caps on unpacked bytes, spreadsheet cells
 and extracted text (core/documents/guard.py). Errors name the file and carry the HTTP
 status to answer: 413 past a limit (parser bombs), 415 unknown type, 422 malformed.
+
+A document is given as bytes (small ones, tests) or as the `Path` of a file on disk
+(uploads): the child then reads the file itself, under its own limits, so a large upload
+is never whole in a server's memory.
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import PurePath
 
 from core.documents.limits import DocumentError, DocumentLimits, ParseError, TooLarge, UnsupportedType
-from core.documents.runner import run_child, run_child_sync
+from core.documents.runner import Source, run_child, run_child_sync
 
 __all__ = [
     "SUPPORTED_EXTENSIONS",
+    "Source",
     "DocumentError",
     "DocumentLimits",
     "ParseError",
@@ -49,6 +55,17 @@ _INLINE = (".txt", ".md")
 _INLINE_MAX_BYTES = 1 << 20
 
 
+def _small_text(ext: str, source: Source) -> bytes | None:
+    """The bytes of a plain-text document small enough to decode here, else None (blocking)."""
+    if ext not in _INLINE:
+        return None
+    if isinstance(source, bytes):
+        return source if len(source) <= _INLINE_MAX_BYTES else None
+    with source.open("rb") as fh:  # a bounded read: one byte past the threshold
+        data = fh.read(_INLINE_MAX_BYTES + 1)
+    return data if len(data) <= _INLINE_MAX_BYTES else None
+
+
 def _inline_text(filename: str, ext: str, data: bytes, limits: DocumentLimits) -> str:
     from core.documents.text import extract_text as extract
 
@@ -58,22 +75,24 @@ def _inline_text(filename: str, ext: str, data: bytes, limits: DocumentLimits) -
         raise type(exc)(f"{filename}: {exc}") from exc
 
 
-async def extract_text(filename: str, data: bytes, limits: DocumentLimits | None = None) -> str:
-    """Plain text of an uploaded document: small plain text here, the rest in a limited child."""
+async def extract_text(filename: str, source: Source, limits: DocumentLimits | None = None) -> str:
+    """Plain text of an uploaded document (bytes or a file's path): small plain text here,
+    the rest in a limited child."""
     ext, limits = _ext(filename), limits or DocumentLimits()
-    if ext in _INLINE and len(data) <= _INLINE_MAX_BYTES:
-        return _inline_text(filename, ext, data, limits)
-    return await run_child("text", filename, ext, data, limits)
+    small = _small_text(ext, source) if isinstance(source, bytes) else await asyncio.to_thread(_small_text, ext, source)
+    if small is not None:
+        return _inline_text(filename, ext, small, limits)
+    return await run_child("text", filename, ext, source, limits)
 
 
-def extract_text_sync(filename: str, data: bytes, limits: DocumentLimits | None = None) -> str:
+def extract_text_sync(filename: str, source: Source, limits: DocumentLimits | None = None) -> str:
     ext, limits = _ext(filename), limits or DocumentLimits()
-    if ext in _INLINE and len(data) <= _INLINE_MAX_BYTES:
-        return _inline_text(filename, ext, data, limits)
-    return run_child_sync("text", filename, ext, data, limits)
+    if (small := _small_text(ext, source)) is not None:
+        return _inline_text(filename, ext, small, limits)
+    return run_child_sync("text", filename, ext, source, limits)
 
 
-async def describe_file(filename: str, data: bytes, limits: DocumentLimits | None = None) -> str:
-    """A few lines about the file for the model's prompt; a corrupt file gets a "could not
-    read" line, a file past the limits raises `TooLarge`."""
-    return await run_child("describe", filename, extension_of(filename), data, limits or DocumentLimits())
+async def describe_file(filename: str, source: Source, limits: DocumentLimits | None = None) -> str:
+    """A few lines about the file (bytes or a file's path) for the model's prompt; a corrupt
+    file gets a "could not read" line, a file past the limits raises `TooLarge`."""
+    return await run_child("describe", filename, extension_of(filename), source, limits or DocumentLimits())

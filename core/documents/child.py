@@ -4,7 +4,9 @@ It limits itself before touching the document (RLIMIT_AS, RLIMIT_CPU, no core fi
 so a parser bomb exhausts this short-lived process, never a server. Protocol: one JSON
 header line `{"op", "ext", "limits"}`, then the document's bytes; the answer is one JSON
 object `{"ok", "value" | ("status", "message"), "peak_rss_kb"}`. JSON, not pickle: the
-parent must not execute anything a compromised child writes.
+parent must not execute anything a compromised child writes. A header with `"path"`
+names a file to read instead of the bytes on stdin (large uploads: the server streams them
+to disk and never holds them); it is read after the limits are in place.
 """
 
 from __future__ import annotations
@@ -61,13 +63,26 @@ def _peak_rss_kb() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
+def _read(path: str | None) -> bytes:
+    if path is None:
+        return sys.stdin.buffer.read()
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
 def main() -> int:
     header = json.loads(sys.stdin.buffer.readline())
     limits = DocumentLimits(**header["limits"])
     _limit_self(limits)
-    data = sys.stdin.buffer.read()
-    answer = handle(str(header["op"]), str(header["ext"]), data, limits)
-    del data
+    try:
+        data = _read(header.get("path"))
+    except OSError as exc:
+        answer: dict[str, Any] = {"ok": False, "status": 422, "message": f"could not be read ({exc.strerror})"}
+    except MemoryError:
+        answer = {"ok": False, "status": 413, "message": f"needs more than the parser's {limits.memory_mb} MB to read"}
+    else:
+        answer = handle(str(header["op"]), str(header["ext"]), data, limits)
+        del data
     answer["peak_rss_kb"] = _peak_rss_kb()
     sys.stdout.write(json.dumps(answer))
     sys.stdout.flush()

@@ -3,7 +3,8 @@
 One child per document (`python -m core.documents`), at most `CONCURRENCY` at a time per
 event loop, killed after `limits.timeout`. Nothing of the document is parsed in the
 calling process, so a bomb costs the server neither memory nor a pool thread that logins
-need.
+need. A document on disk goes by its path: the child opens and reads it itself, so the
+server never holds the file.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from typing import Any
 
 from core.documents.limits import ERRORS, DocumentError, DocumentLimits, ParseError, TooLarge
 
-__all__ = ["CONCURRENCY", "LAST_PEAK_RSS_KB", "run_child", "run_child_sync"]
+__all__ = ["CONCURRENCY", "LAST_PEAK_RSS_KB", "Source", "run_child", "run_child_sync"]
+
+# A document's bytes, or the path of the file that holds them (read by the child).
+Source = bytes | Path
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +51,12 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _request(op: str, ext: str, data: bytes, limits: DocumentLimits) -> bytes:
-    header = json.dumps({"op": op, "ext": ext, "limits": limits.to_dict()}).encode()
-    return header + b"\n" + data
+def _request(op: str, ext: str, source: Source, limits: DocumentLimits) -> bytes:
+    header: dict[str, Any] = {"op": op, "ext": ext, "limits": limits.to_dict()}
+    if isinstance(source, Path):
+        header["path"] = str(source.resolve())  # the child's cwd is the project root
+        return json.dumps(header).encode() + b"\n"
+    return json.dumps(header).encode() + b"\n" + source
 
 
 def _answer(filename: str, returncode: int | None, out: bytes, limits: DocumentLimits) -> str:
@@ -71,7 +78,7 @@ def _timed_out(filename: str, limits: DocumentLimits) -> DocumentError:
     return TooLarge(f"{filename}: parsing took longer than {limits.timeout:g} s; refused")
 
 
-async def run_child(op: str, filename: str, ext: str, data: bytes, limits: DocumentLimits) -> str:
+async def run_child(op: str, filename: str, ext: str, source: Source, limits: DocumentLimits) -> str:
     loop = asyncio.get_running_loop()
     gate = _gates.get(loop)
     if gate is None:
@@ -86,7 +93,7 @@ async def run_child(op: str, filename: str, ext: str, data: bytes, limits: Docum
             cwd=_ROOT,
         )
         try:
-            out, _ = await asyncio.wait_for(proc.communicate(_request(op, ext, data, limits)), limits.timeout)
+            out, _ = await asyncio.wait_for(proc.communicate(_request(op, ext, source, limits)), limits.timeout)
         except TimeoutError:
             raise _timed_out(filename, limits) from None
         finally:
@@ -96,12 +103,12 @@ async def run_child(op: str, filename: str, ext: str, data: bytes, limits: Docum
     return _answer(filename, proc.returncode, out, limits)
 
 
-def run_child_sync(op: str, filename: str, ext: str, data: bytes, limits: DocumentLimits) -> str:
+def run_child_sync(op: str, filename: str, ext: str, source: Source, limits: DocumentLimits) -> str:
     """The same from synchronous code (the CLI, tests): blocks the calling thread."""
     try:
         done = subprocess.run(
             _command(),
-            input=_request(op, ext, data, limits),
+            input=_request(op, ext, source, limits),
             capture_output=True,
             timeout=limits.timeout,
             env=_env(),

@@ -200,6 +200,9 @@ async def upload_file(
         room = sandbox.limits.quota_bytes - usage.total_bytes
         user_room = await asyncio.to_thread(room_left, settings, caller.user_id)
         limit = max(0, min(settings.max_file_size_bytes, room, user_room))
+        if file.size is not None and file.size > limit:  # refused from the size Starlette counted, unread
+            raise WorkspaceError(413, f"file is larger than the {limit} bytes allowed (file size limit or quota)")
+        # Copied 1 MiB at a time on a worker thread into a temp file renamed into place.
         chunks = iter(lambda: file.file.read(1 << 20), b"")
         size = await asyncio.to_thread(workspaces.write_file, workspace, name, chunks, limit)
     except WorkspaceError as exc:

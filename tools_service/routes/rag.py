@@ -14,8 +14,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, File, Form, Query, Request, Response, UploadFile
 
-from core import metrics
-from core.documents import SUPPORTED_EXTENSIONS, DocumentError, DocumentLimits, extension_of, extract_text
+from core import metrics, spool
+from core.documents import SUPPORTED_EXTENSIONS, DocumentLimits
 from core.errors import APIError
 from core.quota import check_room
 from settings import Settings
@@ -23,6 +23,7 @@ from tools_service.auth import CurrentCaller
 from tools_service.contracts.rag import CONTRACTS, CollectionCreate, QueryRequest
 from tools_service.deps import get_rag
 from tools_service.envelope import ToolResult, ok
+from tools_service.rag import uploads
 from tools_service.rag.engine import ParsedFile, RagEngine
 
 __all__ = ["router", "SPECS", "startup", "shutdown", "describe"]
@@ -109,50 +110,6 @@ async def delete_document(name: str, document_id: str, request: Request, caller:
     return ok(f"deleted document {document_id}", {"document_id": document_id})
 
 
-async def _read_checked(files: list[UploadFile], limit: int, limit_mb: int) -> list[tuple[str, bytes]]:
-    names = [f.filename or "(unnamed)" for f in files]
-    unsupported = [n for n in names if extension_of(n) not in SUPPORTED_EXTENSIONS]
-    if unsupported:
-        raise APIError(
-            415,
-            f"unsupported file type: {', '.join(unsupported)} (supported: "
-            f"{' '.join(SUPPORTED_EXTENSIONS)}); nothing was indexed",
-            code="unsupported_media_type",
-        )
-    out: list[tuple[str, bytes]] = []
-    for name, upload in zip(names, files, strict=True):
-        # the declared size refuses a large file unread; the read (one byte past the limit) checks the rest
-        if (upload.size is not None and upload.size > limit) or len(data := await upload.read(limit + 1)) > limit:
-            raise APIError(
-                413, f"{name} is larger than MAX_FILE_SIZE_MB={limit_mb}; nothing was indexed", code="file_too_large"
-            )
-        out.append((name, data))
-    return out
-
-
-async def _parse_all(raw: list[tuple[str, bytes]], limits: DocumentLimits) -> list[ParsedFile]:
-    """Parse every file in a limited child process (core.documents); a bomb answers 413."""
-    results = await asyncio.gather(*(extract_text(name, data, limits) for name, data in raw), return_exceptions=True)
-    parsed: list[ParsedFile] = []
-    errors: list[DocumentError] = []
-    for (name, data), result in zip(raw, results, strict=True):
-        if isinstance(result, DocumentError):
-            errors.append(result)
-        elif isinstance(result, BaseException):
-            raise result
-        else:
-            parsed.append(ParsedFile(name, len(data), result))
-    if errors:
-        status = max(e.status for e in errors)
-        raise APIError(
-            status,
-            f"could not parse {'; '.join(e.message for e in errors)}. The whole batch was refused and nothing "
-            "was indexed; fix or remove the file(s) and upload again",
-            code="file_too_complex" if status == 413 else "unparseable_file",
-        )
-    return parsed
-
-
 async def _index(
     engine: RagEngine, user: str, collection: str, parsed: list[ParsedFile], progress: Any = None
 ) -> dict[str, Any]:
@@ -181,10 +138,15 @@ async def upload(
 ) -> ToolResult:
     engine = _engine(request)
     settings: Settings = request.app.state.settings
-    await engine.list_documents(caller.user_id, collection)  # 400/404 before reading large bodies
-    raw = await _read_checked(files, settings.max_file_size_bytes, settings.max_file_size_mb)
-    await asyncio.to_thread(check_room, settings, caller.user_id, sum(len(data) for _, data in raw))
-    parsed = await _parse_all(raw, DocumentLimits.from_settings(settings))
+    await engine.list_documents(caller.user_id, collection)  # 400/404 before staging large files
+    limit, limit_mb = settings.max_file_size_bytes, settings.max_file_size_mb
+    incoming = await uploads.check_files(files, limit, limit_mb)
+    await asyncio.to_thread(check_room, settings, caller.user_id, sum(item.size for item in incoming))
+    # Each file is copied in chunks to a temp file the parsing child reads; the temp files are
+    # gone when this block ends, parsed or refused: only the extracted text stays in memory.
+    with spool.staged() as temps:
+        await uploads.stage_files(incoming, engine.root / caller.user_id / uploads.INCOMING, limit, limit_mb, temps)
+        parsed = await uploads.parse_all(incoming, DocumentLimits.from_settings(settings))
     if background:
         user = caller.user_id
 
