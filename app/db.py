@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.util import await_
 from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -212,10 +213,11 @@ class Database:
             pool_size=1 if sqlite else settings.db_pool_size,
             max_overflow=0 if sqlite else settings.db_max_overflow,
             pool_timeout=SQLITE_BUSY_TIMEOUT_S if sqlite else settings.db_pool_timeout,
+            pool_reset_on_return=None if sqlite else "rollback",  # sessions end their own
         )
-        # Reads that never write (the token check on every request) use a second engine whose
-        # SQLite transactions are deferred: in WAL mode they take no lock at all, so the hot
-        # path does not queue behind writers. On PostgreSQL both are the same engine.
+        # Reads that never write (the token check on every request) use a second engine: in
+        # WAL mode they take no lock, so the hot path does not queue behind writers. On
+        # PostgreSQL both are the same engine.
         self.reader: AsyncEngine = self.engine
         if sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
@@ -225,9 +227,10 @@ class Database:
                 pool_size=settings.db_pool_size,
                 max_overflow=settings.db_max_overflow,
                 pool_timeout=settings.db_pool_timeout,
+                pool_reset_on_return=None,
             )
+            # No BEGIN: each read runs in autocommit mode (a snapshot per statement).
             event.listen(self.reader.sync_engine, "connect", _sqlite_pragmas)
-            event.listen(self.reader.sync_engine, "begin", _sqlite_begin_deferred)
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self.read_sessionmaker = async_sessionmaker(self.reader, class_=AsyncSession, expire_on_commit=False)
 
@@ -269,7 +272,7 @@ class Database:
         return self.sessionmaker()
 
     def read_session(self) -> AsyncSession:
-        """For reads only: a write in it may fail with "database is locked" on SQLite."""
+        """For reads only (on SQLite each statement is its own snapshot: no BEGIN, no lock)."""
         return self.read_sessionmaker()
 
     async def close(self) -> None:
@@ -282,12 +285,9 @@ def _sqlite_begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
     """Every transaction takes SQLite's write lock up front. A deferred transaction that
     reads and then writes cannot wait for a concurrent writer (its snapshot is stale), so it
     fails at once with "database is locked"; an immediate one waits (busy_timeout) instead.
-    Transactions here are a few statements long, so serialising them costs little."""
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def _sqlite_begin_deferred(conn) -> None:  # type: ignore[no-untyped-def]
-    conn.exec_driver_sql("BEGIN")
+    Transactions here are a few statements long, so serialising them costs little. Sent on
+    the driver's connection: one trip to aiosqlite's thread, not three through a cursor."""
+    await_(conn.connection.driver_connection.execute("BEGIN IMMEDIATE"))
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
