@@ -254,3 +254,22 @@ def test_a_retried_pause_replays_its_tool_calls(p: Platform, stream: bool) -> No
     again = ask(p, [ASK], stream=stream, **kwargs)
     assert (again["tool_calls"], again["finish_reason"]) == (first["tool_calls"], "tool_calls")
     assert len(p.llm.requests) == 1 and [m["role"] for m in history(p, sid)] == ["user", "assistant"]
+
+
+def test_a_failed_resume_is_rolled_back_and_can_be_retried(p: Platform) -> None:
+    sid = "resume-fails"
+    p.llm.push(Reply(tool_calls=[tool_call("get_weather", {"city": "Oslo"}, "call_w9")]), Reply(status=500), Reply(status=500))
+    first = ask(p, [ASK], stream=False, tools=[WEATHER], extra_body={"session_id": sid})
+    paused = history(p, sid)
+    result = {"role": "tool", "tool_call_id": "call_w9", "content": "sunny"}
+    resume = [ASK, echo(first["tool_calls"]), result]
+    with pytest.raises(openai.APIStatusError) as info:
+        ask(p, resume, stream=False, extra_body={"session_id": sid})
+    assert info.value.status_code == 502
+    assert history(p, sid) == paused, "the failed resume left nothing behind"
+    p.llm.push("Sunny after all.")
+    assert ask(p, resume, stream=False, extra_body={"session_id": sid})["content"] == "Sunny after all."
+    stored = history(p, sid)
+    assert [m["role"] for m in stored] == ["user", "assistant", "tool", "assistant"]
+    assert stored[2]["content"] == "sunny"
+    assert p.llm.requests[-1]["messages"][-1] == {"role": "tool", "tool_call_id": "call_w9", "content": "sunny"}
