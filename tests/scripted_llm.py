@@ -133,7 +133,9 @@ class ScriptedLLM:
         if isinstance(last, list):
             last = " ".join(p.get("text", "") for p in last if isinstance(p, dict))
         if fmt.get("type") == "json_object":  # JSON mode: the keys the prompt asks for, else an echo
-            keys = re.findall(r"'(\w+)'", str(last))
+            # (the latest user message that names keys: a follow-up such as "now as JSON" keeps them)
+            asked = [re.findall(r"'(\w+)'", str(m.get("content"))) for m in reversed(users)]
+            keys = next((k for k in asked if k), [])
             return Reply(content=json.dumps({k: "ok" for k in keys} if keys else {"echo": last}))
         return Reply(content=f"echo: {last}")
 
