@@ -22,8 +22,8 @@ from langchain_openai import ChatOpenAI
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 
 from tests.integration.conftest import Platform, serve_platform
-from tools_service.contracts import all_contracts
 from tests.scripted_llm import scripted_llm
+from tools_service.contracts import all_contracts
 
 _PLATFORM: dict[str, Platform] = {}
 
