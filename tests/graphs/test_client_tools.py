@@ -13,6 +13,7 @@ from langgraph.types import Command
 from pydantic import BaseModel
 
 from graphs import build_all, build_graph
+from graphs.decisions import FINAL_ANSWER, SCHEMA_TITLE
 from graphs.deps import AgentContext
 from tests.fakes import ScriptedChatModel, ai_tool_calls, tool_call
 
@@ -98,3 +99,19 @@ async def test_a_plan_step_never_sees_client_tools(tools: list[BaseTool]) -> Non
     assert "__interrupt__" not in done
     error = next(m for m in done["messages"] if isinstance(m, ToolMessage))
     assert error.status == "error" and error.tool_call_id == "c2"
+
+
+async def test_structured_mode_offers_client_tools_in_the_decision_schema(tools: list[BaseTool]) -> None:
+    """Small local models decide in JSON (TOOL_CALLING_MODE=structured): the caller's tools are
+    alternatives of that schema, and choosing one pauses the run as a native call would."""
+    decide = ai_tool_calls(tool_call(SCHEMA_TITLE, step={"action": "get_weather", "city": "Oslo"}))
+    llm = ScriptedChatModel(
+        responses=[decide, ai_tool_calls(tool_call(SCHEMA_TITLE, step={"action": FINAL_ANSWER})), "Sunny."]
+    )
+    graph = build_graph("react", llm=llm, tools=tools, checkpointer=InMemorySaver(), tool_calling="structured")
+    paused = await _run(graph, {"messages": [HumanMessage("weather in Oslo?")]})
+    [call] = paused["__interrupt__"][0].value["tool_calls"]
+    assert (call["name"], call["args"]) == ("get_weather", {"city": "Oslo"})
+    assert "get_weather" in str(llm.calls[0][0].content), "the decision prompt lists the caller's tool"
+    done = await _run(graph, Command(resume={call["id"]: "sunny"}))
+    assert done["messages"][-1].content == "Sunny."
