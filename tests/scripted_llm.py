@@ -65,6 +65,13 @@ def instance(schema: dict[str, Any], root: dict[str, Any], name: str = "") -> An
     return None
 
 
+def _text(content: Any) -> str:
+    """A message's text (content parts joined)."""
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return str(content or "")
+
+
 @dataclass
 class Reply:
     content: str = ""
@@ -129,12 +136,10 @@ class ScriptedLLM:
             schema = fmt["json_schema"]["schema"]
             return Reply(content=json.dumps(instance(schema, schema)))
         users = [m for m in body.get("messages", []) if m.get("role") == "user"]
-        last = users[-1].get("content") if users else ""
-        if isinstance(last, list):
-            last = " ".join(p.get("text", "") for p in last if isinstance(p, dict))
+        last = _text(users[-1].get("content")) if users else ""
         if fmt.get("type") == "json_object":  # JSON mode: the keys the prompt asks for, else an echo
             # (the latest user message that names keys: a follow-up such as "now as JSON" keeps them)
-            asked = [re.findall(r"'(\w+)'", str(m.get("content"))) for m in reversed(users)]
+            asked = [re.findall(r"'(\w+)'", _text(m.get("content"))) for m in reversed(users)]
             keys = next((k for k in asked if k), [])
             return Reply(content=json.dumps({k: "ok" for k in keys} if keys else {"echo": last}))
         return Reply(content=f"echo: {last}")
