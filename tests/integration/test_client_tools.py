@@ -56,6 +56,11 @@ def history(p: Platform, sid: str) -> list[dict[str, Any]]:
     return [{k: v for k, v in m.items() if k != "id"} for m in resp.json()["messages"]]
 
 
+def _ids(p: Platform, sid: str) -> list[str]:
+    resp = httpx.get(f"{p.url}/api/chat/history/{sid}", headers=p.headers())
+    return [m["id"] for m in resp.json()["messages"]]
+
+
 def ask(p: Platform, messages: list[dict[str, Any]], *, stream: bool, **kwargs: Any) -> dict[str, Any]:
     """One request; the answer as {content, tool_calls, finish_reason, session}, streamed or not."""
     kwargs.setdefault("model", "react")
@@ -170,6 +175,11 @@ def test_results_for_other_calls_are_a_400_and_store_nothing(p: Platform, stream
     with pytest.raises(openai.BadRequestError) as info:  # after the echoed call: checked before anything runs
         ask(p, [ASK, echo(first["tool_calls"]), wrong], stream=stream, extra_body={"session_id": sid})
     assert info.value.param == "messages[2].tool_call_id" and "call_nope" in info.value.message
+    two = echo([*first["tool_calls"], {**first["tool_calls"][0], "id": "call_other"}])
+    half = {"role": "tool", "tool_call_id": "call_w3", "content": "sunny"}
+    with pytest.raises(openai.BadRequestError) as info:  # one of two calls answered
+        ask(p, [ASK, two, half], stream=stream, extra_body={"session_id": sid})
+    assert "call_other" in info.value.message
     no_id = {"role": "tool", "content": "sunny"}
     with pytest.raises(openai.BadRequestError) as info:
         ask(p, [ASK, echo(first["tool_calls"]), no_id], stream=stream, extra_body={"session_id": sid})
@@ -281,3 +291,30 @@ def test_a_failed_resume_is_rolled_back_and_can_be_retried(p: Platform) -> None:
     assert [m["role"] for m in stored] == ["user", "assistant", "tool", "assistant"]
     assert stored[2]["content"] == "sunny"
     assert p.llm.requests[-1]["messages"][-1] == {"role": "tool", "tool_call_id": "call_w9", "content": "sunny"}
+
+
+def test_a_history_with_tool_rounds_starts_a_session_that_keeps_them(p: Platform) -> None:
+    """A client that ran its tools elsewhere (no paused run) sends the rounds as history."""
+    call = {"id": "abc123", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}
+    done = {"role": "tool", "tool_call_id": "abc123", "content": "sunny"}
+    p.llm.push("It was sunny.")
+    answer = ask(p, [ASK, echo([call]), done], stream=False, tools=[WEATHER], extra_body={"session_id": "given"})
+    assert answer["content"] == "It was sunny."
+    seen = p.llm.requests[-1]["messages"]
+    assert seen[-1] == {"role": "tool", "tool_call_id": "abc123", "content": "sunny"}
+    assert seen[-2]["tool_calls"][0]["id"] == "abc123"
+    stored = history(p, "given")
+    assert [m["role"] for m in stored] == ["user", "assistant", "tool", "assistant"]
+    ids = _ids(p, "given")
+    # The next turn resends all of it: only the new question is added, nothing is replaced.
+    p.llm.push("Bye.")
+    more = [
+        ASK,
+        echo([call]),
+        done,
+        {"role": "assistant", "content": "It was sunny."},
+        {"role": "user", "content": "bye"},
+    ]
+    ask(p, more, stream=False, extra_body={"session_id": "given"})
+    assert [m["role"] for m in history(p, "given")] == ["user", "assistant", "tool", "assistant", "user", "assistant"]
+    assert _ids(p, "given")[:4] == ids
