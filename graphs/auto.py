@@ -6,6 +6,11 @@ as a subgraph node; the agents are injected (`subgraphs=`, built by the registry
 imported, so this module depends on none of them. When the router fails or answers something unusable, the request
 goes to `chat`: the cheapest agent, and the one that never runs tools the user did not ask for.
 
+With tools from the API caller (client tools) it routes only to `chat` or `react`, the agents
+that take them; those run as subgraphs that end at a client call, and `auto` pauses at its
+own level (`client_tools` node), so the paused turn sits in its state, and resumes into the
+agent it routed to.
+
 Front ends such as Open WebUI send auxiliary prompts (chat title, tags, follow-up questions)
 to the same model; those go straight to `chat` without a router call.
 """
@@ -24,16 +29,18 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field, create_model
 
+from graphs import client_tools as client
 from graphs.deps import INTERNAL, AgentContext, configured_model, context_of, progress
 from graphs.housekeeping import is_auxiliary_prompt
 from graphs.prompts import render_prompt
 from graphs.text import last_user_text, visible_conversation
 
-__all__ = ["AutoState", "ROUTES", "AGENT_DESCRIPTIONS", "build_auto_graph", "is_auxiliary_prompt"]
+__all__ = ["AutoState", "ROUTES", "CLIENT_TOOL_ROUTES", "AGENT_DESCRIPTIONS", "build_auto_graph", "is_auxiliary_prompt"]
 
 log = logging.getLogger(__name__)
 
 ROUTES: tuple[str, ...] = ("chat", "react", "plan_execute", "ultrawork")
+CLIENT_TOOL_ROUTES: tuple[str, ...] = ("chat", "react")  # the agents that take a caller's tools
 FALLBACK = "chat"
 ROUTER_HISTORY = 8  # visible messages the router sees
 
@@ -75,21 +82,26 @@ def build_auto_graph(
     targets = [name for name in ROUTES if name in subgraphs]
     if FALLBACK not in targets:
         raise ValueError(f"auto needs at least the {FALLBACK!r} agent; got {sorted(subgraphs)}")
-    decision_schema = _decision_model(targets)
-    agents = "\n".join(f"- {name}: {AGENT_DESCRIPTIONS.get(name, name)}" for name in targets)
+    with_client = [name for name in targets if name in CLIENT_TOOL_ROUTES]
+    schemas = {False: _decision_model(targets), True: _decision_model(with_client)}
+    listings = {
+        key: "\n".join(f"- {name}: {AGENT_DESCRIPTIONS.get(name, name)}" for name in names)
+        for key, names in ((False, targets), (True, with_client))
+    }
 
     async def router(state: AutoState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         ctx = context_of(runtime)
         if is_auxiliary_prompt(last_user_text(state["messages"])):
             return {"route": FALLBACK, "route_reason": "auxiliary prompt from the front end"}
         route, reason = FALLBACK, "router gave no usable decision"
+        theirs = bool(ctx.client_tools)  # the caller's tools: only agents that take them
         try:
-            model = configured_model(llm, ctx).with_structured_output(decision_schema)
+            model = configured_model(llm, ctx).with_structured_output(schemas[theirs])
             recent = visible_conversation(state["messages"], min(ctx.max_history, ROUTER_HISTORY))
-            prompt = SystemMessage(render_prompt("auto", "router", agents=agents))
+            prompt = SystemMessage(render_prompt("auto", "router", agents=listings[theirs]))
             decision = await model.ainvoke([prompt, *recent], config=INTERNAL)
             agent = getattr(decision, "agent", None)
-            if agent in targets:
+            if agent in (with_client if theirs else targets):
                 route, reason = agent, getattr(decision, "reason", "") or ""
         except Exception:  # routing must never fail the request; chat can always answer
             log.warning("router failed; using %s", FALLBACK, exc_info=True)
@@ -99,11 +111,19 @@ def build_auto_graph(
     def pick(state: AutoState) -> str:
         return state.get("route") or FALLBACK
 
+    def after_agent(state: AutoState) -> str:
+        return client.CLIENT_TOOLS if client.unanswered(state["messages"]) else END
+
     graph = StateGraph(AutoState, context_schema=AgentContext)
     graph.add_node("router", router)
+    graph.add_node(client.CLIENT_TOOLS, client.client_tools_node)
     for name in targets:
         graph.add_node(name, subgraphs[name])
-        graph.add_edge(name, END)
+        if name in CLIENT_TOOL_ROUTES:
+            graph.add_conditional_edges(name, after_agent, [client.CLIENT_TOOLS, END])
+        else:
+            graph.add_edge(name, END)
     graph.add_edge(START, "router")
     graph.add_conditional_edges("router", pick, targets)
+    graph.add_conditional_edges(client.CLIENT_TOOLS, pick, with_client)
     return graph.compile(checkpointer=checkpointer, name="auto")

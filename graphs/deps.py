@@ -7,7 +7,7 @@ that varies per request (who is asking, which session, temperature) arrives thro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -37,6 +37,10 @@ class AgentContext:
     max_history: int = 50
     # What the user attached to this session (file names and extracted metadata), for the prompt.
     attachments: str = ""
+    # Tools the API caller offered (OpenAI function-tool dicts) and its `tool_choice`: they
+    # join the agent's own; a call to one pauses the run (graphs.client_tools).
+    client_tools: list[dict[str, Any]] = field(default_factory=list)
+    tool_choice: str | dict[str, Any] | None = None
 
 
 def context_of(runtime: Runtime[AgentContext] | None) -> AgentContext:

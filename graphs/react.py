@@ -16,18 +16,20 @@ final answer; the round count is derived from those messages, so it needs no res
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from dataclasses import replace
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage
-from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.config import get_config
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode
 from langgraph.runtime import Runtime
 
+from graphs import client_tools as client
 from graphs.decisions import ToolCalling, decide, decision_prompt, text_view
 from graphs.deps import INTERNAL, AgentContext, configured_model, context_of, progress, trim_history
 from graphs.prompts import render_prompt, with_system_prompt
@@ -107,6 +109,7 @@ def build_react_graph(
     internal: bool = False,
     name: str = "react",
     tool_calling: ToolCalling = "native",
+    pause: bool = True,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Build the ReAct loop.
 
@@ -114,19 +117,26 @@ def build_react_graph(
     `internal=True` tags every model call as not-the-answer (`graphs.deps.INTERNAL`), for
     use as a step executor inside another agent whose own answer is streamed.
     `tool_calling` picks native tool calls or structured decisions (TOOL_CALLING_MODE).
+    Tools the API caller offers (`AgentContext.client_tools`) join the agent's own; a call to
+    one pauses the run (`graphs.client_tools`), or with `pause=False` (as a subgraph of
+    `auto`, which pauses itself) ends it. An `internal` loop never sees the caller's tools.
     """
     tools = list(tools or [])
     tool_node = ToolNode(tools, handle_tool_errors=True) if tools else None
     call_config = INTERNAL if internal else None
-    structured = tool_calling == "structured" and bool(tools)
-    instructions = decision_prompt(tools) if structured else ""
+    instructions = decision_prompt(tools) if tools and tool_calling == "structured" else ""
+    # A caller's tools (client tools) only where a call to one can pause or end the run.
+    with_client = not internal
+    client_end = client.CLIENT_TOOLS if pause else END
 
     async def native_step(model: BaseChatModel, messages: list[AnyMessage], ctx: AgentContext) -> AIMessage:
         history = close_dangling_calls(with_system_prompt(messages, ctx, "react"))
-        bound = model.bind_tools(tools) if tools else model
+        bound = client.bind_tools(model, tools, ctx, first=client.follows_client_input(messages, ctx))
         reply = await bound.ainvoke(history, config=call_config)
         if tool_node is None and isinstance(reply, AIMessage) and reply.tool_calls:
-            reply = AIMessage(content=reply.content, id=reply.id)  # no tools to run: keep the answer only
+            kept = client.client_calls(reply.tool_calls, ctx)  # no tools of ours to run: drop calls to them
+            if len(kept) != len(reply.tool_calls):
+                reply = AIMessage(content=reply.content, id=reply.id, tool_calls=kept)
         return reply if isinstance(reply, AIMessage) else AIMessage(content=reply.content)
 
     async def structured_step(model: BaseChatModel, messages: list[AnyMessage], ctx: AgentContext) -> AIMessage:
@@ -136,7 +146,9 @@ def build_react_graph(
         # call, streamed like any answer.
         trimmed = close_dangling_calls(trim_history(messages, ctx.max_history))
         context = [SystemMessage(ctx.attachments.strip())] if ctx.attachments else []
-        call = await decide(model, [*context, *trimmed], tools, instructions=instructions, config=INTERNAL)
+        offered = [*client.as_tools(ctx), *tools]
+        prompt = decision_prompt(offered) if ctx.client_tools else instructions
+        call = await decide(model, [*context, *trimmed], offered, instructions=prompt, config=INTERNAL)
         if call is not None and not _repeats_last_call(messages, call):
             return call
         history = text_view(close_dangling_calls(with_system_prompt(messages, ctx, "react")))
@@ -148,14 +160,21 @@ def build_react_graph(
         reply = await model.ainvoke(history, config=call_config)
         return reply if isinstance(reply, AIMessage) else AIMessage(content=reply.content)
 
-    async def agent(state: MessagesState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    def run_context(runtime: Runtime[AgentContext]) -> AgentContext:
         ctx = context_of(runtime)
+        return ctx if with_client or not ctx.client_tools else replace(ctx, client_tools=[], tool_choice=None)
+
+    async def agent(state: MessagesState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+        ctx = run_context(runtime)
         model = configured_model(llm, ctx)
         rounds = tool_rounds(state["messages"])
-        if tool_node is None or rounds < max_iterations:
+        structured = tool_calling == "structured" and bool(tools or ctx.client_tools)
+        if (tool_node is None and not ctx.client_tools) or rounds < max_iterations:
             reply = await (structured_step if structured else native_step)(model, state["messages"], ctx)
+            theirs = {c["id"] for c in client.client_calls(reply.tool_calls, ctx)}
             for call in reply.tool_calls:
-                progress(f"Calling {call['name']}({short(call['args'])})", tool=call["name"], args=call["args"])
+                verb = "Asking the client to run" if call["id"] in theirs else "Calling"
+                progress(f"{verb} {call['name']}({short(call['args'])})", tool=call["name"], args=call["args"])
             return {"messages": [reply]}
         # Out of tool rounds: answer without tools. Internal, because the answer gets a note
         # appended and is emitted whole by the API rather than token by token.
@@ -174,26 +193,44 @@ def build_react_graph(
         )
         return {"messages": [answer]}
 
-    async def run_tools(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
+    async def run_tools(state: MessagesState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         assert tool_node is not None
-        result: dict[str, Any] = await tool_node.ainvoke(state, config)
+        config = get_config()
+        last = state["messages"][-1]
+        assert isinstance(last, AIMessage)
+        ours = client.server_calls(last.tool_calls, run_context(runtime))  # the caller runs the rest
+        ask = last if len(ours) == len(last.tool_calls) else last.model_copy(update={"tool_calls": ours})
+        result: dict[str, Any] = await tool_node.ainvoke({**state, "messages": [*state["messages"][:-1], ask]}, config)
         for message in result.get("messages", []):
             if isinstance(message, ToolMessage):
                 status = "failed" if message.status == "error" else "returned"
                 progress(f"{message.name} {status}: {short(message.content)}", tool=message.name, status=status)
         return result
 
-    def after_agent(state: MessagesState) -> Literal["tools", "__end__"]:
+    def after_agent(state: MessagesState, runtime: Runtime[AgentContext]) -> str:
         last = state["messages"][-1]
-        return "tools" if isinstance(last, AIMessage) and last.tool_calls and tool_node is not None else "__end__"
+        calls = last.tool_calls if isinstance(last, AIMessage) else []
+        if calls and tool_node is not None and client.server_calls(calls, run_context(runtime)):
+            return "tools"
+        return client_end if with_client and client.unanswered(state["messages"]) else END
+
+    def after_tools(state: MessagesState) -> str:
+        return client_end if with_client and client.unanswered(state["messages"]) else "agent"
 
     graph = StateGraph(MessagesState, context_schema=AgentContext)
     graph.add_node("agent", agent)
     graph.add_edge(START, "agent")
+    ends = [client.CLIENT_TOOLS] if with_client and pause else []
+    if with_client and pause:
+        graph.add_node(client.CLIENT_TOOLS, client.client_tools_node)
+        graph.add_edge(client.CLIENT_TOOLS, "agent")
     if tool_node is not None:
         graph.add_node("tools", run_tools)
-        graph.add_conditional_edges("agent", after_agent, ["tools", END])
-        graph.add_edge("tools", "agent")
+        graph.add_conditional_edges("agent", after_agent, ["tools", *ends, END])
+        if with_client:
+            graph.add_conditional_edges("tools", after_tools, ["agent", *ends, *([] if pause else [END])])
+        else:
+            graph.add_edge("tools", "agent")
     else:
-        graph.add_edge("agent", END)
+        graph.add_conditional_edges("agent", after_agent, [*ends, END])
     return graph.compile(checkpointer=checkpointer, name=name)

@@ -23,7 +23,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 
 from core.llm import tool_calling_mode
-from graphs.auto import ROUTES, build_auto_graph
+from graphs.auto import CLIENT_TOOL_ROUTES, ROUTES, build_auto_graph
 from graphs.chat import build_chat_graph
 from graphs.decisions import ToolCalling
 from graphs.plan_execute import build_plan_execute_graph
@@ -33,7 +33,7 @@ from graphs.ultrawork import build_ultrawork_graph
 if TYPE_CHECKING:
     from settings import Settings
 
-__all__ = ["AGENTS", "GraphFactory", "build_graph", "build_all", "options_from_settings"]
+__all__ = ["AGENTS", "CLIENT_TOOL_AGENTS", "GraphFactory", "build_graph", "build_all", "options_from_settings"]
 
 Graph = CompiledStateGraph[Any, Any, Any, Any]
 GraphFactory = Callable[..., Graph]
@@ -74,8 +74,14 @@ def _auto(
 ) -> Graph:
     # The subgraphs get no checkpointer: they checkpoint inside auto's thread (one with its
     # own saver would not).
+    # `chat` and `react` end the run at a client tool call (`pause=False`): auto pauses itself.
     if subgraphs is None:
-        subgraphs = {name: build_graph(name, llm=llm, tools=tools, **(options or {}).get(name, {})) for name in ROUTES}
+        subgraphs = {}
+        for name in ROUTES:
+            opts: dict[str, Any] = dict((options or {}).get(name, {}))
+            if name in CLIENT_TOOL_ROUTES:
+                opts["pause"] = False
+            subgraphs[name] = build_graph(name, llm=llm, tools=tools, **opts)
     return build_auto_graph(llm=llm, subgraphs=subgraphs, checkpointer=checkpointer)
 
 
@@ -88,6 +94,8 @@ _FACTORIES: dict[str, GraphFactory] = {
 }
 
 AGENTS: tuple[str, ...] = tuple(_FACTORIES)
+# The agents that take the API caller's own tools (graphs.client_tools); the others refuse them.
+CLIENT_TOOL_AGENTS: tuple[str, ...] = (*CLIENT_TOOL_ROUTES, "auto")
 
 
 def options_from_settings(settings: Settings, backend: str = "") -> dict[str, dict[str, Any]]:

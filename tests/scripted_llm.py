@@ -14,7 +14,7 @@ import re
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +65,13 @@ def instance(schema: dict[str, Any], root: dict[str, Any], name: str = "") -> An
     return None
 
 
+def _text(content: Any) -> str:
+    """A message's text (content parts joined)."""
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return str(content or "")
+
+
 @dataclass
 class Reply:
     content: str = ""
@@ -83,6 +90,9 @@ class ScriptedLLM:
         # With the script empty and `tools` offered, call one (the `tool_choice` one, else the
         # first) with arguments filled from the last user message, as a well-behaved model does.
         self.auto_tools = False
+        # Tools `auto_tools` never picks by itself (an agent's own tools, offered beside the
+        # caller's): it calls one of those only when `tool_choice` names it.
+        self.auto_tools_skip: set[str] = set()
         self.model_listings = 0  # GET /v1/models calls
         self._hold = 0
         self._waiting = 0
@@ -119,30 +129,32 @@ class ScriptedLLM:
     def _next(self, body: dict[str, Any]) -> Reply:
         if self.script:
             return self.script.popleft()
-        if self.auto_tools and (call := self._auto_tool_call(body)) is not None:
+        if self.auto_tools and (call := self._auto_tool_call(body, self.auto_tools_skip)) is not None:
             return Reply(tool_calls=[call])
         fmt = body.get("response_format") or {}
         if fmt.get("type") == "json_schema":  # structured output: the smallest valid instance
             schema = fmt["json_schema"]["schema"]
             return Reply(content=json.dumps(instance(schema, schema)))
         users = [m for m in body.get("messages", []) if m.get("role") == "user"]
-        last = users[-1].get("content") if users else ""
-        if isinstance(last, list):
-            last = " ".join(p.get("text", "") for p in last if isinstance(p, dict))
+        last = _text(users[-1].get("content")) if users else ""
         if fmt.get("type") == "json_object":  # JSON mode: the keys the prompt asks for, else an echo
-            keys = re.findall(r"'(\w+)'", str(last))
+            # (the latest user message that names keys: a follow-up such as "now as JSON" keeps them)
+            asked = [re.findall(r"'(\w+)'", _text(m.get("content"))) for m in reversed(users)]
+            keys = next((k for k in asked if k), [])
             return Reply(content=json.dumps({k: "ok" for k in keys} if keys else {"echo": last}))
         return Reply(content=f"echo: {last}")
 
     @staticmethod
-    def _auto_tool_call(body: dict[str, Any]) -> dict[str, Any] | None:
+    def _auto_tool_call(body: dict[str, Any], skip: Collection[str] = ()) -> dict[str, Any] | None:
         tools = [t["function"] for t in body.get("tools") or [] if t.get("type") == "function"]
         choice = body.get("tool_choice", "auto")
         messages = body.get("messages") or []
-        if not tools or choice == "none" or (messages and messages[-1].get("role") == "tool"):
-            return None
         if isinstance(choice, dict):
             tools = [t for t in tools if t["name"] == choice.get("function", {}).get("name")] or tools
+        else:
+            tools = [t for t in tools if t["name"] not in skip]
+        if not tools or choice == "none" or (messages and messages[-1].get("role") == "tool"):
+            return None
         fn = tools[0]
         users = [m for m in messages if m.get("role") == "user"]
         text = users[-1].get("content") if users else ""

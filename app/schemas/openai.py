@@ -63,6 +63,11 @@ class ChatCompletionRequest(BaseModel):
     max_completion_tokens: int | None = Field(default=None, ge=1)
     stop: str | list[str] | None = None
     user: str | None = None
+    # The caller's own tools: passed through to a backend model; on an agent they join its
+    # tools and a call to one pauses the run (app.services.client_tools).
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
     # extensions
     agent_type: str | None = None
     session_id: str | None = Field(default=None, max_length=SESSION_ID_MAX)
@@ -107,8 +112,12 @@ def completion_response(
     finish_reason: str = "stop",
     steps: list[dict[str, Any]] | None = None,
     reasoning: str | None = None,
+    tool_calls: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": content}
+    if tool_calls:  # the caller's tools to run (finish_reason "tool_calls"), in OpenAI's format
+        message["content"] = content or None
+        message["tool_calls"] = tool_calls
     if reasoning:
         message["reasoning_content"] = reasoning
     body: dict[str, Any] = {

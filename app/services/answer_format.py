@@ -103,6 +103,8 @@ class FormattingHandle(RunHandle):
             return [event]
         assert self.llm is not None
         result: RunResult = event.data["result"]
+        if result.tool_calls:  # paused for the caller's tools: no answer to shape yet
+            return [event]
         try:
             result.answer = await reshape(self.llm, self.model, self.messages, result.answer, self.fmt)
         except APIError as exc:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import delete
 from sqlmodel import col, select
@@ -37,8 +38,18 @@ def _clean(text: str) -> str:
     return " ".join(_THINK.sub("", _DETAILS.sub("", text)).split())
 
 
+def _calls(ids: Sequence[str]) -> str:
+    """A tool-calling assistant turn is known by its call ids too (a paused client-tools turn
+    has no text): a stateless caller's next request, resending it, continues that session."""
+    return f"\x00tool_calls:{','.join(ids)}" if ids else ""
+
+
 def visible(messages: Sequence[ChatMessageIn]) -> list[tuple[str, str]]:
-    return [(m.role, _clean(m.text())) for m in messages if m.role in ("user", "assistant")]
+    return [
+        (m.role, _clean(m.text()) + _calls([str(c.get("id")) for c in m.tool_calls or []]))
+        for m in messages
+        if m.role in ("user", "assistant")
+    ]
 
 
 def history_hash(turns: Sequence[tuple[str, str]]) -> str:
@@ -77,9 +88,17 @@ async def find_session(db: AsyncSession, user_id: str, messages: Sequence[ChatMe
 
 
 async def remember(
-    db: AsyncSession, user_id: str, session_id: str, thread_id: str, messages: Sequence[ChatMessageIn], answer: str
+    db: AsyncSession,
+    user_id: str,
+    session_id: str,
+    thread_id: str,
+    messages: Sequence[ChatMessageIn],
+    answer: str,
+    *,
+    tool_calls: Sequence[dict[str, Any]] = (),
 ) -> None:
     """Record the conversation as it stands after this turn (the caller commits)."""
-    digest = history_hash([*visible(messages), ("assistant", _clean(answer))])
+    ids = [str(c.get("id")) for c in tool_calls]
+    digest = history_hash([*visible(messages), ("assistant", _clean(answer) + _calls(ids))])
     await db.exec(delete(ConversationHash).where(col(ConversationHash.thread_id) == thread_id))
     db.add(ConversationHash(thread_id=thread_id, user_id=user_id, session_id=session_id, digest=digest))

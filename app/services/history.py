@@ -23,6 +23,7 @@ from langchain_core.messages import (
 
 from app.schemas.openai import ChatMessageIn
 from app.services.archive import Archived, chain, lead_length
+from app.services.client_tools import lc_tool_calls
 from app.services.message_keys import key, visible
 
 __all__ = ["Reconciled", "ArchiveEdit", "to_langchain", "visible", "key", "reconcile"]
@@ -47,8 +48,8 @@ def to_langchain(msg: ChatMessageIn) -> AnyMessage:
     if msg.role == "user":
         return HumanMessage(text, id=mid, name=msg.name) if msg.name else HumanMessage(text, id=mid)
     if msg.role == "assistant":
-        return AIMessage(text, id=mid)
-    return ToolMessage(text, tool_call_id=msg.tool_call_id or "client", id=mid)
+        return AIMessage(text, id=mid, tool_calls=lc_tool_calls(msg.tool_calls))
+    return ToolMessage(text, tool_call_id=msg.tool_call_id or "client", id=mid, name=msg.name)
 
 
 class ArchiveEdit(Exception):
@@ -68,7 +69,10 @@ def reconcile(stored: list[AnyMessage], incoming: list[ChatMessageIn], archived:
     converted = [to_langchain(m) for m in incoming]
     seen = visible(stored)
     seen_keys: list[tuple[str, str] | None] = [key(m) for m in seen]
-    in_keys = [key(m) for m in converted]
+    # Tool traffic (client tool rounds) is compared by the visible turns around it, as on
+    # the stored side: a client resending it must not look like an edit.
+    shown = visible(converted)
+    in_keys = [key(m) for m in shown]
     lead = lead_length(seen)
     archived_n = archived.visible if archived is not None else 0
     if archived_n:
@@ -83,13 +87,14 @@ def reconcile(stored: list[AnyMessage], incoming: list[ChatMessageIn], archived:
     while common < min(len(seen_keys), len(in_keys)) and seen_keys[common] == in_keys[common]:
         common += 1
 
+    def after(n: int) -> list[AnyMessage]:  # the client's messages after its n-th visible one
+        return converted[next(i for i, m in enumerate(converted) if m is shown[n - 1]) + 1 :] if n else converted
+
     if common == len(seen_keys):
-        return Reconciled(new=converted[common:])
+        return Reconciled(new=after(common))
     if not any(isinstance(m, AIMessage) for m in converted):
         stored_system = {k for k in seen_keys if k is not None and k[0] == "system"}
-        return Reconciled(
-            new=[m for m, k in zip(converted, in_keys, strict=True) if not (k[0] == "system" and k in stored_system)]
-        )
+        return Reconciled(new=[m for m in converted if not (key(m)[0] == "system" and key(m) in stored_system)])
     # Divergence: drop everything stored after the last message both sides agree on.
     if archived_n and common < lead + archived_n:
         raise ArchiveEdit("the edit reaches into the archived part of this long session")
@@ -99,4 +104,4 @@ def reconcile(stored: list[AnyMessage], incoming: list[ChatMessageIn], archived:
         anchor = seen[common - 1]
         cut_index = next(i for i, m in enumerate(stored) if m is anchor) + 1
     removed = [RemoveMessage(id=m.id) for m in stored[cut_index:] if m.id]
-    return Reconciled(new=converted[common:], removed=removed)
+    return Reconciled(new=after(common), removed=removed)

@@ -53,6 +53,8 @@ class RunResult:
     message_count: int = 0
     messages: list[Any] = field(default_factory=list, repr=False)  # the window after the turn
     finish_reason: str = "stop"  # the final answer's, from the backend ("length" when max_tokens cut it)
+    # The caller's tools to run (OpenAI format): the run paused for them (finish_reason "tool_calls").
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

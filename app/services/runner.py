@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage, BaseMessage, RemoveMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage, RemoveMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 
-from app.services import transcripts
+from app.services import client_tools, tool_results, transcripts
 from app.services.archive import TranscriptArchive
 from app.services.history import ArchiveEdit, reconcile
 from app.services.run_types import RunEvent, RunHandle, RunLifecycle, RunRequest, RunResult, UsageLogger, cancel_once
@@ -117,20 +117,24 @@ class Runner:
                     self.archive.state(thread_id) if self.archive is not None else _none(),
                 )
                 pre_ids = {m.id for m in stored if m.id}
-                try:
-                    plan = reconcile(stored, req.messages, archived)
-                except ArchiveEdit as exc:
-                    raise APIError(
-                        409, f"{exc}: start a new session to change it", code="history_edit_too_old"
-                    ) from exc
-                removed_ids = {r.id for r in plan.removed}
-                removed = [m for m in stored if m.id in removed_ids]
-                # Nothing new is fine only when the last user turn never got an answer: it gets one now.
-                if not plan.new and not plan.removed and (not stored or isinstance(stored[-1], AIMessage)):
-                    raise APIError(400, "no new message to answer", param="messages", code="no_new_message")
-                if plan.new and isinstance(plan.new[-1], AIMessage):
-                    raise APIError(400, "the last message must not be an assistant message", param="messages")
-                result = await self._stream(graph, plan.update, config, req, usage_log, queue)
+                # The caller's results for the client tool calls this session paused for: a resume.
+                graph_input = await tool_results.resume_input(graph, config, stored, req.messages, archived)
+                if graph_input is None:
+                    try:
+                        plan = reconcile(stored, req.messages, archived)
+                    except ArchiveEdit as exc:
+                        raise APIError(
+                            409, f"{exc}: start a new session to change it", code="history_edit_too_old"
+                        ) from exc
+                    removed_ids = {r.id for r in plan.removed}
+                    removed = [m for m in stored if m.id in removed_ids]
+                    # Nothing new is fine only when the last user turn never got an answer: it gets one now.
+                    if not plan.new and not plan.removed and (not stored or isinstance(stored[-1], AIMessage)):
+                        raise APIError(400, "no new message to answer", param="messages", code="no_new_message")
+                    if plan.new and isinstance(plan.new[-1], AIMessage):
+                        raise APIError(400, "the last message must not be an assistant message", param="messages")
+                    graph_input = tool_results.turn_input(stored, plan, req.messages)
+                result = await self._stream(graph, graph_input, config, req, usage_log, queue)
                 result.usage = usage_log.usage
                 if req.on_commit is not None:
                     await req.on_commit(result)
@@ -160,7 +164,7 @@ class Runner:
     async def _stream(
         self,
         graph: CompiledStateGraph[Any, Any, Any, Any],
-        update: list[BaseMessage],
+        graph_input: Any,
         config: RunnableConfig,
         req: RunRequest,
         usage_log: UsageLogger,
@@ -173,7 +177,7 @@ class Runner:
         # durability="exit": one checkpoint write per turn, not one per step (each write
         # serialises the whole history); a process killed mid-run leaves the turn absent.
         async for ns, mode, data in graph.astream(
-            {"messages": update},
+            graph_input,
             run_config,
             context=req.context,
             stream_mode=["messages", "custom", "values"],
@@ -199,9 +203,14 @@ class Runner:
                 streamed_ids.add(chunk.id or "")
                 await queue.put(RunEvent("content", text))
         messages = list(final.get("messages", [])) if final is not None else await _messages(graph, config)
-        answers = [m for m in messages if isinstance(m, AIMessage) and not m.tool_calls]
+        result.tool_calls = client_tools.paused_calls(final)
+        if result.tool_calls:  # paused for the caller's tools: its answer is the tool-calling turn
+            result.finish_reason = "tool_calls"
+            answers = [m for m in messages if isinstance(m, AIMessage) and m.tool_calls][-1:]
+        else:
+            answers = [m for m in messages if isinstance(m, AIMessage) and not m.tool_calls]
         result.answer = _text(answers[-1].content) if answers else ""
-        if answers and answers[-1].response_metadata.get("finish_reason") == "length":
+        if answers and answers[-1].response_metadata.get("finish_reason") == "length" and not result.tool_calls:
             result.finish_reason = "length"
         result.message_count = len(messages)
         result.messages = messages

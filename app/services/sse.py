@@ -16,7 +16,13 @@ from typing import Any
 from app.schemas.openai import Usage, completion_chunk
 from app.services.runner import RunEvent, RunHandle, RunResult
 
-__all__ = ["data_line", "run_events", "replay_events"]
+__all__ = ["data_line", "run_events", "replay_events", "tool_call_deltas"]
+
+
+def tool_call_deltas(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Client tool calls as `delta.tool_calls` entries, one whole call per chunk (with its
+    `index`), as OpenAI streams them."""
+    return [{"index": i, **call} for i, call in enumerate(calls)]
 
 
 def data_line(obj: dict[str, Any]) -> str:
@@ -70,6 +76,8 @@ async def run_events(
                 break
             elif event.kind == "done":
                 result: RunResult = event.data["result"]
+                for call in tool_call_deltas(result.tool_calls):  # paused for the caller's tools
+                    yield chunk(delta={"tool_calls": [call]})
                 yield chunk(delta={}, finish_reason=result.finish_reason, session_id=session_id)
                 if include_usage:
                     yield chunk(usage=result.usage if result.usage.total_tokens else Usage())
@@ -90,6 +98,8 @@ async def replay_events(stored: dict[str, Any], *, include_usage: bool) -> Async
     if message.get("reasoning_content"):
         yield chunk(delta={"reasoning_content": message["reasoning_content"]})
     yield chunk(delta={"content": message.get("content") or ""})
+    for call in tool_call_deltas(message.get("tool_calls") or []):
+        yield chunk(delta={"tool_calls": [call]})
     # The original's: a retry of an answer cut by max_tokens still says "length".
     yield chunk(delta={}, finish_reason=choice.get("finish_reason") or "stop", session_id=session_id)
     if include_usage:

@@ -128,6 +128,8 @@ async def prepare_turn(
         max_tokens=body.token_limit,
         max_history=services.settings.max_conversation_history,
         attachments=attachments,
+        client_tools=list(body.tools or []),
+        tool_choice=body.tool_choice,
     )
     turn.run = RunRequest(agent=turn.agent, messages=body.messages, context=context)
     if not turn.ephemeral:
@@ -148,6 +150,7 @@ def response_body(turn: Turn, result: RunResult) -> dict[str, Any]:
         finish_reason=result.finish_reason,
         steps=result.steps,
         reasoning=reasoning,
+        tool_calls=result.tool_calls,
     )
     body["created"] = int(time.time())
     return body
@@ -159,7 +162,13 @@ async def _commit(services: Services, turn: Turn, result: RunResult) -> None:
         await sessions.record_turn(db, turn.thread_id, turn.agent, result.message_count)
         if turn.run is not None:
             await continuation.remember(
-                db, turn.run.context.user_id, turn.session_id, turn.thread_id, turn.run.messages, result.answer
+                db,
+                turn.run.context.user_id,
+                turn.session_id,
+                turn.thread_id,
+                turn.run.messages,
+                result.answer,
+                tool_calls=result.tool_calls,
             )
         if turn.idempotency_key is not None:
             await idempotency.complete(db, turn.idempotency_key, response_body(turn, result))

@@ -1,6 +1,11 @@
 """LangChain's standard chat-model suite (`langchain-tests`) with `ChatOpenAI` pointed at the
-platform, for a backend model id (pass-through), backed by the scripted OpenAI-compatible
-server: tool calling, tool choice, structured output and JSON mode are declared supported.
+platform, backed by the scripted OpenAI-compatible server:
+
+- a backend model id (pass-through): tool calling, tool choice, structured output and JSON
+  mode are declared supported;
+- the `react` agent id: tool calling and tool choice (client tools on agents: the caller's
+  tools join the agent's own, a call to one comes back as `tool_calls`, and the next request's
+  results resume the run), structured output and JSON mode (the agent's answer reshaped).
 
 Real HTTP end to end: ChatOpenAI → main app → scripted backend. The scripted backend calls
 an offered tool by itself (`auto_tools`), as a well-behaved model does."""
@@ -18,6 +23,7 @@ from langchain_tests.integration_tests import ChatModelIntegrationTests
 
 from tests.integration.conftest import Platform, serve_platform
 from tests.scripted_llm import scripted_llm
+from tools_service.contracts import all_contracts
 
 _PLATFORM: dict[str, Platform] = {}
 
@@ -26,6 +32,7 @@ _PLATFORM: dict[str, Platform] = {}
 def platform_for_suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     with scripted_llm() as llm:
         llm.auto_tools = True
+        llm.auto_tools_skip = {c.name for c in all_contracts()}  # the agent's own: not called unasked
         with serve_platform(Path(tmp_path_factory.mktemp("lc-standard")), llm) as p:
             _PLATFORM["p"] = p
             yield p
@@ -74,3 +81,11 @@ class TestBackendModelThroughPlatform(ChatModelIntegrationTests):
     @property
     def returns_usage_metadata(self) -> bool:
         return True
+
+
+class TestReactAgentThroughPlatform(TestBackendModelThroughPlatform):
+    """`model="react"`: an agent, not the backend, answers; the caller's tools are client tools."""
+
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        return {**super().chat_model_params, "model": "react"}

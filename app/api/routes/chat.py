@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from app.api.chat_body import ChatInputDep
 from app.api.deps import CurrentUser, ServicesDep
 from app.schemas.openai import ChatCompletionRequest
-from app.services import answer_format, passthrough, routing, turns
+from app.services import answer_format, client_tools, passthrough, routing, turns
 from app.services.answer_format import FormattingHandle
 from app.services.container import Services
 from app.services.runner import RunHandle, RunResult
@@ -46,12 +46,8 @@ async def chat_completions(
         if chat.files:
             raise APIError(400, "files need an agent: name one with agent_type", param="files")
         return await _passthrough(services, body)
-    if any(m.role == "tool" for m in body.messages):
-        raise APIError(
-            400,
-            "role 'tool' messages go to backend models (pass-through); agents run their own tools",
-            param="messages",
-        )
+    # The caller's own tools join the agent's (app.services.client_tools); checked before anything is stored.
+    client_tools.check_request(body, route.agent or "", (t.name for t in services.tools))
     fmt = answer_format.check_format((body.model_extra or {}).get("response_format"))
     turn = await turns.prepare_turn(
         services,
