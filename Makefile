@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
 
-.PHONY: run test setup system-deps test-deps apt-install lint typecheck bench fuzz clean bench-peers migration cluster
+.PHONY: e2e-openwebui run test setup system-deps test-deps apt-install lint typecheck bench fuzz clean bench-peers migration cluster
 
 run: setup
 	$(BIN)/llm-api serve
@@ -74,6 +74,13 @@ bench: setup
 # LiteLLM's proxy, a peer measured beside us by bench/gateway.py (its own venv, not a dependency).
 bench-peers:
 	test -x .venv-litellm/bin/litellm || ($(PY) -m venv .venv-litellm && .venv-litellm/bin/pip install -q 'litellm[proxy]')
+
+# A real Open WebUI in front of the platform (not in `make test`: a 2.9 GB install into its own
+# venv, the CPU torch pinned first so pip does not pull a CUDA build): tests/e2e/openwebui.py.
+e2e-openwebui: setup
+	test -x .venv-openwebui/bin/open-webui || ($(PY) -m venv .venv-openwebui && \
+		.venv-openwebui/bin/pip install -q torch==2.13.0 && .venv-openwebui/bin/pip install -q open-webui)
+	$(BIN)/python -m tests.e2e.openwebui
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -28,6 +28,7 @@ from app.services.runner import Runner
 from core.default_admin import check_default_admin
 from core.errors import install_error_handlers
 from core.health import Drain, install_health
+from core.http import async_client
 from core.limits import BodyLimitMiddleware, BodyLimits
 from core.llm import LLMService, build_chat_model, resolve_backend
 from core.metrics import MetricsMiddleware
@@ -141,7 +142,7 @@ def create_app(
         services: Services = app.state.services
         tools_ok = False
         try:
-            async with httpx.AsyncClient(timeout=2.0) as client:
+            async with async_client(timeout=2.0) as client:
                 tools_ok = (await client.get(f"{settings.tools_url.rstrip('/')}/health")).status_code == 200
         except httpx.HTTPError:
             tools_ok = False

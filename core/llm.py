@@ -20,6 +20,7 @@ from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.language_models import BaseChatModel
 from langchain_openai import ChatOpenAI
 
+from core.http import async_client
 from core.llm_errors import CompletionGuard, IncompleteAnswer, llm_error_to_api_error
 from core.repetition import RepetitionGuard
 from settings import Settings
@@ -117,7 +118,7 @@ def _shared_embedded(settings: Settings) -> EmbeddedServer:
 
 async def _reachable(url: str, timeout: float) -> bool:
     try:
-        async with httpx.AsyncClient(timeout=timeout) as client:
+        async with async_client(timeout=timeout) as client:
             resp = await client.get(url)
             return resp.status_code < 500
     except httpx.HTTPError:
@@ -169,7 +170,7 @@ async def resolve_backend(settings: Settings, embedded: EmbeddedServer | None = 
 
 async def _first_ollama_model(settings: Settings) -> str:
     try:
-        async with httpx.AsyncClient(timeout=settings.backend_probe_timeout) as client:
+        async with async_client(timeout=settings.backend_probe_timeout) as client:
             data = (await client.get(f"{settings.ollama_host.rstrip('/')}/api/tags")).json()
         models = [m["name"] for m in data.get("models", [])]
         return models[0] if models else ""
@@ -212,7 +213,7 @@ def build_chat_model(info: BackendInfo, settings: Settings) -> BaseChatModel:
     # Our own HTTP client, not langchain-openai's process-wide cached one: that one is bound to
     # the event loop that first used it, and each app (each test, each worker) has its own loop.
     return _GuardedChatOpenAI(
-        http_async_client=httpx.AsyncClient(
+        http_async_client=async_client(
             timeout=settings.llm_timeout,
             # httpx's default (100) would queue the 101st concurrent session's model call.
             limits=httpx.Limits(max_connections=settings.llm_max_connections, max_keepalive_connections=64),
@@ -273,7 +274,7 @@ class LLMService:
         if self.info.name == "embedded":  # the one model it serves, under the alias we gave it
             return [EMBEDDED_ALIAS]
         try:
-            async with httpx.AsyncClient(timeout=self.settings.backend_probe_timeout * 2) as client:
+            async with async_client(timeout=self.settings.backend_probe_timeout * 2) as client:
                 if self.info.name == "ollama":
                     data = (await client.get(f"{self.info.base_url}/api/tags")).json()
                     return [m["name"] for m in data.get("models", [])]

@@ -16,6 +16,7 @@ from typing import IO, Any
 
 import httpx
 
+from core.http import async_client
 from tools_service.contracts import ToolContract
 from tools_service.contracts.python_coder import PYTHON_CODER
 from tools_service.contracts.rag import RAG_LIST, RAG_QUERY
@@ -61,7 +62,7 @@ class ToolsClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self._http = httpx.AsyncClient(
+        self._http = async_client(
             base_url=self.base_url,
             headers={"X-API-Key": api_key},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),

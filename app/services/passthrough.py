@@ -24,6 +24,7 @@ import httpx
 
 from app.schemas.openai import ChatCompletionRequest
 from core.errors import APIError
+from core.http import async_client
 from core.llm import LLMService
 
 __all__ = ["backend_target", "complete", "open_stream", "request_body", "EXTENSIONS"]
@@ -53,7 +54,7 @@ def _client(llm: LLMService) -> httpx.AsyncClient:
         return own  # closed with the LLM service
     client = _CLIENTS.get(llm)
     if client is None or client.is_closed:
-        client = httpx.AsyncClient(
+        client = async_client(
             timeout=llm.settings.llm_timeout,
             limits=httpx.Limits(max_connections=llm.settings.llm_max_connections, max_keepalive_connections=64),
         )

@@ -19,6 +19,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import StreamingResponse
 
 from core.errors import APIError
+from core.http import async_client
 
 __all__ = ["ALLOWED", "ProxyTarget", "allowed", "forward", "open_client"]
 
@@ -68,7 +69,7 @@ def allowed(method: str, path: str) -> bool:
 
 def open_client(timeout: float) -> httpx.AsyncClient:
     """Reads may take as long as a tool run; writes (uploads) are paced by the client."""
-    return httpx.AsyncClient(timeout=httpx.Timeout(timeout + 15.0, connect=5.0, write=None))
+    return async_client(timeout=httpx.Timeout(timeout + 15.0, connect=5.0, write=None))
 
 
 async def _json_body(request: Request) -> bytes:
