@@ -78,6 +78,10 @@ def configure_logging(data_dir: Path, name: str, level: str = "INFO") -> None:
         root.addHandler(handler)
     for noisy in ("httpx", "httpcore", "aiosqlite", "urllib3", "faiss"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Python warnings (e.g. pydantic's "serializer warnings" that langchain-openai's streamed
+    # structured output triggers on every call) would otherwise print as plain text between
+    # the JSON lines; through the `py.warnings` logger they become records like any other.
+    logging.captureWarnings(True)
 
 
 class RequestIdMiddleware:
