@@ -81,7 +81,13 @@ EXPECT: dict[tuple[str, str], Expect] = {
     ),
     ("docs/api.md", "# List: "): Expect(['"username":"ops","role":"admin"', '"disabled":true', '"sessions_deleted"']),
     ("docs/rag.md", "$BASE/api/tools/rag/collections"): Expect(
-        ['"success":true', "Zebras are striped animals", '"filename":"zebras.txt"']
+        [
+            "created collection walkthrough",
+            "indexed 1 document(s) into walkthrough",
+            "Zebras are striped animals",
+            '"filename":"zebras.txt"',
+            "deleted collection walkthrough",
+        ]
     ),
 }
 
