@@ -51,6 +51,30 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, default=str)
 
 
+class _OnceForKnownNoise(logging.Filter):
+    """Lets the first of a known, harmless library warning through and drops its repeats.
+
+    langchain-openai (1.7.4, the latest) dumps the OpenAI SDK's streamed structured-output
+    chunks with `model_dump()`, whose `parsed` field the SDK types as None, so pydantic warns
+    `PydanticSerializationUnexpectedValue(Expected `none` ... field_name='parsed' ...)` on every
+    structured-output call (router, planner, verifier) although the value is right. Logged
+    once, an operator can see it; logged per call, it buries the log."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if (
+            "PydanticSerializationUnexpectedValue(Expected `none`" not in message
+            or "field_name='parsed'" not in message
+        ):
+            return True
+        first, self._seen = not self._seen, True
+        return first
+
+
 _configured: set[str] = set()
 
 
@@ -78,6 +102,13 @@ def configure_logging(data_dir: Path, name: str, level: str = "INFO") -> None:
         root.addHandler(handler)
     for noisy in ("httpx", "httpcore", "aiosqlite", "urllib3", "faiss"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Python warnings (e.g. pydantic's "serializer warnings" that langchain-openai's streamed
+    # structured output triggers on every call) would otherwise print as plain text between
+    # the JSON lines; through the `py.warnings` logger they become records like any other.
+    logging.captureWarnings(True)
+    warned = logging.getLogger("py.warnings")
+    if not any(isinstance(f, _OnceForKnownNoise) for f in warned.filters):
+        warned.addFilter(_OnceForKnownNoise())
 
 
 class RequestIdMiddleware:

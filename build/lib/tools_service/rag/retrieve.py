@@ -1,0 +1,224 @@
+"""Ranking chunks of one snapshot: dense, BM25, reciprocal rank fusion, cross-encoder.
+
+Scores returned to clients (`score`, in [0, 1], best first):
+- one ranked list (dense alone, one query): the cosine similarity;
+- one ranked list (BM25 alone, one query): BM25 divided by the best BM25 of that query;
+- several lists (hybrid and/or multi-query): the RRF score normalised by its maximum,
+  sum_l w_l / (k + rank_l) / sum_l w_l / (k + 1), so 1.0 means "first in every list";
+- reranked: the cross-encoder's relevance, squashed by a sigmoid.
+
+Those scores rank, but they do not mean the same thing across modes, so
+RAG_MIN_SCORE_THRESHOLD applies to `similarity` instead: the cosine similarity between
+the query embedding and the chunk embedding, computed for every candidate whatever
+ranked it (BM25 hits included). A threshold of 0.3 thus drops the same weak chunks in
+dense, BM25 and hybrid modes. With multi-query, it is the best similarity over the
+query and its variants.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tools_service.rag.index import search
+from tools_service.rag.sparse import bm25_scores, tokenize
+from tools_service.rag.store import Snapshot
+
+__all__ = ["Hit", "RetrievalParams", "dense_ranking", "sparse_ranking", "rrf_fuse", "rank", "rerank"]
+
+Ranking = list[tuple[int, float]]  # (row, retriever score), best first
+
+
+@dataclass(frozen=True)
+class RetrievalParams:
+    mode: str = "hybrid"  # hybrid | dense | sparse
+    top_k: int = 5
+    candidates: int = 50
+    rrf_k: float = 60.0
+    dense_weight: float = 1.0
+    sparse_weight: float = 1.0
+    min_similarity: float = 0.0
+    doc_fusion: bool = True
+    prf_docs: int = 0  # pseudo-relevance feedback for BM25: feedback chunks (0 = off)
+    prf_terms: int = 10
+    prf_weight: float = 0.5
+    prf_idf: bool = True  # rank feedback terms by P(t|R) * idf (False: RM3's P(t|R) alone)
+
+
+@dataclass
+class Hit:
+    row: int
+    score: float
+    similarity: float
+
+
+def dense_ranking(snapshot: Snapshot, qvec: np.ndarray, k: int) -> Ranking:
+    """The k nearest live chunks over all segments (tombstones skipped inside FAISS)."""
+    found: Ranking = []
+    for view in snapshot.views:
+        if not view.live_rows:
+            continue
+        scores, ids = search(view.segment.index, qvec.reshape(1, -1), k, view.params)
+        found.extend((view.offset + int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0)
+    found.sort(key=lambda x: -x[1])
+    return found[:k]
+
+
+def _top(snapshot: Snapshot, scores: list[np.ndarray | None], k: int) -> Ranking:
+    found: Ranking = []
+    for view, seg_scores in zip(snapshot.views, scores, strict=True):
+        if seg_scores is None:
+            continue
+        if view.live is not None:
+            seg_scores[~view.live] = 0.0
+        n = min(k, len(seg_scores))
+        top = np.argpartition(-seg_scores, n - 1)[:n] if n < len(seg_scores) else np.arange(len(seg_scores))
+        found.extend((view.offset + int(i), float(seg_scores[i])) for i in top if seg_scores[i] > 0)
+    found.sort(key=lambda x: (-x[1], x[0]))
+    return found[:k]
+
+
+def _bm25(snapshot: Snapshot, query: dict[str, float], k: int) -> Ranking:
+    segments = [v.segment.sparse for v in snapshot.views]
+    return _top(snapshot, bm25_scores(segments, query, snapshot.n_rows, snapshot.avgdl), k)
+
+
+def _feedback_query(
+    snapshot: Snapshot, query: dict[str, float], first: Ranking, params: RetrievalParams
+) -> dict[str, float]:
+    """RM3: the query, interpolated with the terms of the first-pass top chunks
+    (each chunk's term distribution weighted by its share of their BM25 scores)."""
+    top = first[: params.prf_docs]
+    total = sum(s for _, s in top) or 1.0
+    model: dict[str, float] = {}
+    for row, s in top:
+        terms = tokenize(snapshot.text(row))
+        for term, count in Counter(terms).items():
+            model[term] = model.get(term, 0.0) + (s / total) * count / max(1, len(terms))
+    if params.prf_idf:  # prefer discriminative terms (and their short posting lists)
+        n = max(1, snapshot.n_rows)
+        segs = [v.segment.sparse for v in snapshot.views]
+        for term in model:
+            df = sum(seg.df(term) for seg in segs)
+            model[term] *= math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+    kept = dict(sorted(model.items(), key=lambda x: -x[1])[: params.prf_terms])
+    norm_q, norm_f = sum(query.values()) or 1.0, sum(kept.values()) or 1.0
+    out = {t: (1 - params.prf_weight) * w / norm_q for t, w in query.items()}
+    for term, w in kept.items():
+        out[term] = out.get(term, 0.0) + params.prf_weight * w / norm_f
+    return out
+
+
+def sparse_ranking(snapshot: Snapshot, query: str, k: int, params: RetrievalParams | None = None) -> Ranking:
+    terms = dict(Counter(tokenize(query)))
+    if not terms or not snapshot.views:
+        return []
+    ranking = _bm25(snapshot, {t: float(c) for t, c in terms.items()}, k)
+    if params is not None and params.prf_docs > 0 and ranking:
+        ranking = _bm25(
+            snapshot, _feedback_query(snapshot, {t: float(c) for t, c in terms.items()}, ranking, params), k
+        )
+    return ranking
+
+
+def rrf_fuse(rankings: Sequence[Ranking], weights: Sequence[float], k: float) -> list[tuple[int, float]]:
+    """Weighted reciprocal rank fusion, normalised to [0, 1] (see the module docstring)."""
+    fused: dict[int, float] = {}
+    for ranking, weight in zip(rankings, weights, strict=True):
+        for rank, (row, _) in enumerate(ranking, start=1):
+            fused[row] = fused.get(row, 0.0) + weight / (k + rank)
+    best = sum(w / (k + 1) for w in weights) or 1.0
+    return sorted(((row, s / best) for row, s in fused.items()), key=lambda x: -x[1])
+
+
+def doc_fuse(
+    snapshot: Snapshot, rankings: Sequence[Ranking], weights: Sequence[float], k: float
+) -> list[tuple[int, float]]:
+    """Document-level RRF: each list ranks documents by their best chunk, and a
+    document's best chunk takes its document's fused score; its other chunks keep their
+    own (chunk-level) fused score. A document ranks at least as high in every list as
+    any of its chunks, so its best chunk always comes first, and the order of first
+    appearances is the document ranking (many short matches no longer beat one strong one)."""
+    chunk = dict(rrf_fuse(rankings, weights, k))
+    docs: dict[str, float] = {}
+    best_norm = sum(w / (k + 1) for w in weights) or 1.0
+    for ranking, weight in zip(rankings, weights, strict=True):
+        seen: set[str] = set()
+        for row, _ in ranking:
+            doc = snapshot.doc_of(row)
+            if doc not in seen:
+                seen.add(doc)
+                docs[doc] = docs.get(doc, 0.0) + weight / (k + len(seen)) / best_norm
+    best_chunk: dict[str, int] = {}
+    for row, score in chunk.items():
+        doc = snapshot.doc_of(row)
+        if doc not in best_chunk or score > chunk[best_chunk[doc]]:
+            best_chunk[doc] = row
+    lead = {row for row in best_chunk.values()}
+    scored = [(row, docs[snapshot.doc_of(row)] if row in lead else score) for row, score in chunk.items()]
+    return sorted(scored, key=lambda x: (-x[1], x[0] not in lead))
+
+
+def _similarities(snapshot: Snapshot, rows: np.ndarray, qvecs: np.ndarray) -> np.ndarray:
+    """Best cosine between each row's vector and the query vectors, gathered per segment."""
+    out = np.empty(len(rows), dtype=np.float32)
+    offsets = np.asarray([v.offset for v in snapshot.views])
+    which = np.searchsorted(offsets, rows, side="right") - 1
+    for s in np.unique(which):
+        view = snapshot.views[int(s)]
+        mask = which == s
+        vectors = np.asarray(view.segment.vectors[rows[mask] - view.offset], dtype=np.float32)
+        out[mask] = (vectors @ qvecs.T).max(axis=1)
+    return out
+
+
+def rank(snapshot: Snapshot, queries: list[str], qvecs: np.ndarray, params: RetrievalParams) -> list[Hit]:
+    """Candidates for the queries, best first, before reranking and the top-k cut."""
+    rankings: list[Ranking] = []
+    weights: list[float] = []
+    for query, qvec in zip(queries, qvecs, strict=True):
+        if params.mode in ("hybrid", "dense"):
+            rankings.append(dense_ranking(snapshot, qvec, params.candidates))
+            weights.append(params.dense_weight)
+        if params.mode in ("hybrid", "sparse"):
+            rankings.append(sparse_ranking(snapshot, query, params.candidates, params))
+            weights.append(params.sparse_weight)
+    if len(rankings) == 1:
+        ranking = rankings[0]
+        top = ranking[0][1] if ranking else 1.0
+        scored = ranking if params.mode == "dense" else [(r, s / top if top > 0 else 0.0) for r, s in ranking]
+    elif params.doc_fusion:
+        scored = doc_fuse(snapshot, rankings, weights, params.rrf_k)
+    else:
+        scored = rrf_fuse(rankings, weights, params.rrf_k)
+    if not scored:
+        return []
+    rows = np.fromiter((r for r, _ in scored), dtype=np.int64, count=len(scored))
+    sims = _similarities(snapshot, rows, qvecs)
+    hits = [Hit(int(r), float(s), float(sim)) for (r, s), sim in zip(scored, sims, strict=True)]
+    if params.min_similarity > 0:
+        hits = [h for h in hits if h.similarity >= params.min_similarity]
+    return hits
+
+
+def rerank(snapshot: Snapshot, query: str, hits: list[Hit], model: Any, top_n: int) -> list[Hit]:
+    """Reorder the first `top_n` hits by a sentence-transformers CrossEncoder; the rest
+    keep their order below them (their fused scores are not comparable, so they get 0)."""
+    head, tail = hits[:top_n], hits[top_n:]
+    if not head:
+        return hits
+    import torch
+
+    pairs = [(query, snapshot.text(h.row)) for h in head]
+    logits = model.predict(pairs, show_progress_bar=False, activation_fn=torch.nn.Identity())
+    for hit, logit in zip(head, np.asarray(logits, dtype=np.float64).reshape(-1), strict=True):
+        hit.score = 1.0 / (1.0 + math.exp(-float(logit)))
+    head.sort(key=lambda h: -h.score)
+    for hit in tail:
+        hit.score = 0.0
+    return head + tail
