@@ -69,7 +69,7 @@ def main() -> int:
         return 2
     with tempfile.TemporaryDirectory() as tmp, scripted_llm() as llm:
         data = Path(tmp)
-        with serve_platform(data / "platform", llm, default_agent="auto") as p:
+        with serve_platform(data / "platform", llm) as p:
             key = httpx.post(p.url + "/api/keys", json={"name": "open-webui"}, headers=p.headers()).json()["key"]
             port = free_port()
             env = {
