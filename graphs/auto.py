@@ -33,6 +33,7 @@ from graphs import client_tools as client
 from graphs.deps import INTERNAL, AgentContext, configured_model, context_of, progress
 from graphs.housekeeping import is_auxiliary_prompt
 from graphs.prompts import render_prompt
+from graphs.route_cues import cue_route
 from graphs.text import last_user_text, visible_conversation
 
 __all__ = ["AutoState", "ROUTES", "CLIENT_TOOL_ROUTES", "AGENT_DESCRIPTIONS", "build_auto_graph", "is_auxiliary_prompt"]
@@ -73,6 +74,7 @@ def build_auto_graph(
     subgraphs: dict[str, CompiledStateGraph[Any, Any, Any, Any]],
     tools: list[BaseTool] | None = None,
     checkpointer: BaseCheckpointSaver[Any] | None = None,
+    tool_calling: str = "native",
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Build the router over `subgraphs` (name → compiled graph, without a checkpointer of its
     own so it shares this graph's). The registry (`graphs.registry.build_graph("auto", ...)`)
@@ -95,6 +97,10 @@ def build_auto_graph(
             return {"route": FALLBACK, "route_reason": "auxiliary prompt from the front end"}
         route, reason = FALLBACK, "router gave no usable decision"
         theirs = bool(ctx.client_tools)  # the caller's tools: only agents that take them
+        cued = cue_route(last_user_text(state["messages"]), with_client if theirs else targets)
+        if tool_calling == "structured" and cued is not None:  # a small model: the words decide
+            progress(f"Route: {cued[0]} ({cued[1]})", route=cued[0])
+            return {"route": cued[0], "route_reason": cued[1]}
         try:
             model = configured_model(llm, ctx).with_structured_output(schemas[theirs])
             recent = visible_conversation(state["messages"], min(ctx.max_history, ROUTER_HISTORY))

@@ -71,6 +71,7 @@ def _auto(
     checkpointer: BaseCheckpointSaver[Any] | None = None,
     subgraphs: dict[str, Graph] | None = None,
     options: dict[str, dict[str, Any]] | None = None,
+    tool_calling: ToolCalling = "native",
 ) -> Graph:
     # The subgraphs get no checkpointer: they checkpoint inside auto's thread (one with its
     # own saver would not).
@@ -82,7 +83,7 @@ def _auto(
             if name in CLIENT_TOOL_ROUTES:
                 opts["pause"] = False
             subgraphs[name] = build_graph(name, llm=llm, tools=tools, **opts)
-    return build_auto_graph(llm=llm, subgraphs=subgraphs, checkpointer=checkpointer)
+    return build_auto_graph(llm=llm, subgraphs=subgraphs, checkpointer=checkpointer, tool_calling=tool_calling)
 
 
 _FACTORIES: dict[str, GraphFactory] = {
@@ -109,6 +110,7 @@ def options_from_settings(settings: Settings, backend: str = "") -> dict[str, di
         "react": {"max_iterations": settings.react_max_iterations, "tool_calling": mode},
         "plan_execute": {"max_steps": settings.plan_max_steps, "tool_calling": mode},
         "ultrawork": {"max_iterations": settings.ultrawork_max_iterations},
+        "auto": {"tool_calling": mode},
     }
 
 

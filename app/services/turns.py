@@ -108,9 +108,10 @@ async def prepare_turn(
             # Files first: a rejected upload (413/415) must not leave a new, empty session behind.
             attachments = await uploads.attach_files(services, user, session_id, files)
             first_user = next((m.text() for m in body.messages if m.role == "user"), "")
-            # A session's later turns only read its row (on the reader: no write lock taken).
+            # A request that resends earlier answers most likely continues a session: its row
+            # is only read (on the reader, no write lock). Otherwise straight to the writer.
             exists = False
-            if named is not None:
+            if named is not None and any(m.role == "assistant" for m in body.messages):
                 async with services.db.read_session() as db:
                     exists = await sessions.get_session(db, user.id, session_id) is not None
             if not exists:
