@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from core.security import create_access_token, decode_access_token
 from settings import SECRETS_FILE, Settings, load_or_create_secrets
@@ -87,7 +88,7 @@ def test_an_existing_file_wins_and_stays_private(tmp_path: Path) -> None:
 
 def test_configured_secrets_are_kept_and_only_the_missing_one_is_loaded(tmp_path: Path) -> None:
     given = "k" * 40 + "-configured-tools-key"
-    settings = Settings(_env_file=None, data_dir=tmp_path, tools_api_key=given).ensure_secrets()  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=tmp_path, tools_api_key=SecretStr(given)).ensure_secrets()  # type: ignore[call-arg]
     stored = json.loads((tmp_path / SECRETS_FILE).read_text())
     assert settings.tools_key == given
     assert settings.jwt_secret == stored["jwt_secret_key"]
