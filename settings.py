@@ -81,7 +81,9 @@ class Settings(BaseSettings):
     # servers
     server_host: str = "127.0.0.1"
     server_port: int = 10007
-    server_workers: int = 1
+    # Measured (bench/workers.py, README "Running at scale"): 2 main workers carry ~1.3x the turns
+    # of 1 on SQLite; the tools app gained nothing (sandbox runs are child processes).
+    server_workers: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1))
     tools_host: str = "127.0.0.1"
     tools_port: int = 10006
     tools_server_workers: int = 1
