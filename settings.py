@@ -81,8 +81,8 @@ class Settings(BaseSettings):
     # servers
     server_host: str = "127.0.0.1"
     server_port: int = 10007
-    # Measured (bench/workers.py, README "Running at scale"): 2 main workers carry ~1.3x the turns
-    # of 1 on SQLite; the tools app gained nothing (sandbox runs are child processes).
+    # Measured (bench/workers.py, README "Running at scale"): 2 main workers carried 1.1-1.3x the
+    # turns of 1 on SQLite on 2 cores; the tools app gained nothing (sandbox runs are children).
     server_workers: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1))
     tools_host: str = "127.0.0.1"
     tools_port: int = 10006
