@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 from fastapi import FastAPI
@@ -89,15 +89,16 @@ def _provider(service: str) -> Any:
     return provider
 
 
-def traced_run(coro: Coroutine[Any, Any, T], agent: str, thread_id: str) -> Coroutine[Any, Any, T]:
-    """`coro` (one agent run) inside an `invoke_agent` span, so the model and tool calls it
-    makes are the span's children; `coro` itself when tracing is off."""
+def traced_run(run: Callable[[], Coroutine[Any, Any, T]], agent: str, thread_id: str) -> Coroutine[Any, Any, T]:
+    """`run()` (one agent run) inside an `invoke_agent` span, so the model and tool calls it
+    makes are the span's children; `run()` itself when tracing is off. A factory, not a
+    coroutine: a run cancelled before it starts then leaves no never-awaited coroutine."""
     if _tracer is None:
-        return coro
-    return _in_span(coro, agent, thread_id)
+        return run()
+    return _in_span(run, agent, thread_id)
 
 
-async def _in_span(coro: Coroutine[Any, Any, T], agent: str, thread_id: str) -> T:
+async def _in_span(run: Callable[[], Coroutine[Any, Any, T]], agent: str, thread_id: str) -> T:
     user, _, session = thread_id.partition(":")
     attributes = {
         "gen_ai.operation.name": "invoke_agent",
@@ -106,7 +107,7 @@ async def _in_span(coro: Coroutine[Any, Any, T], agent: str, thread_id: str) -> 
         "enduser.id": user,
     }
     with _tracer.start_as_current_span(f"invoke_agent {agent}", attributes=attributes):
-        return await coro
+        return await run()
 
 
 def uninstall_tracing() -> None:

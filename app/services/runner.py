@@ -97,7 +97,7 @@ class Runner:
         """Start the run in its own task; read its events from the handle. An ephemeral run's
         thread is deleted when it ends (one-off prompts that must not become a session)."""
         queue: asyncio.Queue[RunEvent] = asyncio.Queue()
-        run = traced_run(self._run(req, thread_id, queue, ephemeral), req.agent, thread_id)  # span when tracing
+        run = traced_run(lambda: self._run(req, thread_id, queue, ephemeral), req.agent, thread_id)  # span if on
         return RunHandle(queue, asyncio.create_task(run))
 
     async def _run(self, req: RunRequest, thread_id: str, queue: asyncio.Queue[RunEvent], ephemeral: bool) -> None:
