@@ -22,7 +22,7 @@ PROCESSES = 6
 ROUNDS = 8  # each round: a fresh empty DATA_DIR, every process starting on it at once
 
 
-def _start(index: int, dirs: list[str], barrier: Barrier, out: Any, inbox: Any) -> None:
+def _start(index: int, dirs: list[str], barrier: Barrier, out: Any, verdicts: Any, inbox: Any) -> None:
     """One 'worker': for each empty DATA_DIR, start at the barrier, load (or create) the
     secrets, sign a token; then check the token another worker signed, with its own secret."""
     for key in ("JWT_SECRET_KEY", "TOOLS_API_KEY"):
@@ -43,16 +43,16 @@ def _start(index: int, dirs: list[str], barrier: Barrier, out: Any, inbox: Any) 
             verdict = decode_access_token(other, settings.jwt_secret)["sub"]
         except Exception as exc:
             verdict = f"refused: {exc}"
-        out.put((round_, index, verdict))
+        verdicts.put((round_, index, verdict))
 
 
 def test_processes_starting_at_once_share_one_secret(tmp_path: Path) -> None:
     ctx = mp.get_context("spawn")
     dirs = [str(tmp_path / f"round{r}" / "data") for r in range(ROUNDS)]
     barrier = ctx.Barrier(PROCESSES)
-    out = ctx.Queue()
+    out, checked = ctx.Queue(), ctx.Queue()  # two queues: puts from several processes arrive in any order
     inboxes = [ctx.Queue() for _ in range(PROCESSES)]
-    procs = [ctx.Process(target=_start, args=(i, dirs, barrier, out, inboxes[i])) for i in range(PROCESSES)]
+    procs = [ctx.Process(target=_start, args=(i, dirs, barrier, out, checked, inboxes[i])) for i in range(PROCESSES)]
     for proc in procs:
         proc.start()
     try:
@@ -65,7 +65,7 @@ def test_processes_starting_at_once_share_one_secret(tmp_path: Path) -> None:
             tokens = {index: token for _, index, _, _, token in loaded}
             for index in range(PROCESSES):  # each checks the token of the next one
                 inboxes[index].put(tokens[(index + 1) % PROCESSES])
-            verdicts = {index: verdict for _, index, verdict in (out.get(timeout=120) for _ in range(PROCESSES))}
+            verdicts = {index: verdict for _, index, verdict in (checked.get(timeout=120) for _ in range(PROCESSES))}
             assert verdicts == {i: f"worker-{(i + 1) % PROCESSES}" for i in range(PROCESSES)}
             assert sorted(p.name for p in Path(data_dir).iterdir()) == [SECRETS_FILE]  # no temp file left
     finally:
