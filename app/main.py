@@ -34,6 +34,7 @@ from core.llm import LLMService, build_chat_model, resolve_backend
 from core.metrics import MetricsMiddleware
 from core.observability import RequestIdMiddleware, configure_logging
 from core.private import make_private
+from core.tracing import install_tracing
 from graphs.registry import build_all, options_from_settings
 from graphs.tools import build_tools
 from settings import Settings, get_settings
@@ -129,6 +130,7 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(MetricsMiddleware, name="main")
     install_error_handlers(app)
+    install_tracing(app, "main")  # OTEL_ENABLED / OTEL_EXPORTER_OTLP_ENDPOINT (core/tracing.py)
     for router in ROUTERS:
         app.include_router(router)
 

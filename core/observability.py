@@ -3,6 +3,11 @@
 Every line carries `request_id` (from a contextvar set by the middleware), so one
 request can be followed across the app; each LLM call is logged with backend,
 model, latency and token usage by `LLMCallLogger`, a LangChain callback handler.
+
+Several workers (SERVER_WORKERS > 1) and replicas on a shared DATA_DIR write the same
+`logs/<name>.log`: a RotatingFileHandler per process rotated it independently (a process
+kept writing into the file another had just renamed, and overwrote its backups), so the
+file handler is `concurrent-log-handler`'s, which writes and rotates under a file lock.
 """
 
 from __future__ import annotations
@@ -10,13 +15,13 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import logging.handlers
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from concurrent_log_handler import ConcurrentRotatingFileHandler
 from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.outputs import LLMResult
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -77,9 +82,15 @@ class _OnceForKnownNoise(logging.Filter):
 
 _configured: set[str] = set()
 
+LOG_MAX_BYTES = 20_000_000
+LOG_BACKUPS = 3
 
-def configure_logging(data_dir: Path, name: str, level: str = "INFO") -> None:
-    """Log JSON lines to stderr and to `DATA_DIR/logs/<name>.log` (rotated)."""
+
+def configure_logging(
+    data_dir: Path, name: str, level: str = "INFO", *, max_bytes: int = LOG_MAX_BYTES, backups: int = LOG_BACKUPS
+) -> None:
+    """Log JSON lines to stderr and to `DATA_DIR/logs/<name>.log`, shared by every process
+    and rotated at `max_bytes` under a lock, keeping `backups` older files."""
     key = f"{data_dir}:{name}"
     if key in _configured:
         return
@@ -95,7 +106,7 @@ def configure_logging(data_dir: Path, name: str, level: str = "INFO") -> None:
         handlers.append(stream)
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    handlers.append(logging.handlers.RotatingFileHandler(logs / f"{name}.log", maxBytes=20_000_000, backupCount=3))
+    handlers.append(ConcurrentRotatingFileHandler(str(logs / f"{name}.log"), maxBytes=max_bytes, backupCount=backups))
     for handler in handlers:
         handler.setFormatter(formatter)
         handler.addFilter(rid)

@@ -24,6 +24,7 @@ from core.limits import BodyLimitMiddleware, BodyLimits
 from core.metrics import MetricsMiddleware
 from core.observability import RequestIdMiddleware, configure_logging
 from core.private import make_private
+from core.tracing import install_tracing
 from settings import Settings, get_settings
 from tools_service import contracts
 from tools_service.auth import identity_store
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(MetricsMiddleware, name="tools")
     install_error_handlers(app)
+    install_tracing(app, "tools")  # OTEL_ENABLED / OTEL_EXPORTER_OTLP_ENDPOINT (core/tracing.py)
 
     async def check_db() -> None:  # accounts and API keys are read from the main app's database
         async with identity_store(app).engine.connect() as conn:

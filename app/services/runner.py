@@ -26,6 +26,7 @@ from app.services.history import ArchiveEdit, reconcile
 from app.services.run_types import RunEvent, RunHandle, RunLifecycle, RunRequest, RunResult, UsageLogger, cancel_once
 from core.errors import APIError, storage_error
 from core.llm import llm_error_to_api_error
+from core.tracing import traced_run
 
 __all__ = ["RunRequest", "RunEvent", "RunResult", "RunHandle", "Runner"]  # the first four: app.services.run_types
 
@@ -96,7 +97,8 @@ class Runner:
         """Start the run in its own task; read its events from the handle. An ephemeral run's
         thread is deleted when it ends (one-off prompts that must not become a session)."""
         queue: asyncio.Queue[RunEvent] = asyncio.Queue()
-        return RunHandle(queue, asyncio.create_task(self._run(req, thread_id, queue, ephemeral)))
+        run = traced_run(lambda: self._run(req, thread_id, queue, ephemeral), req.agent, thread_id)  # span if on
+        return RunHandle(queue, asyncio.create_task(run))
 
     async def _run(self, req: RunRequest, thread_id: str, queue: asyncio.Queue[RunEvent], ephemeral: bool) -> None:
         graph = self.graphs[req.agent]
