@@ -13,7 +13,8 @@ import re
 
 __all__ = ["cue_route"]
 
-# Checked in order: the first match wins. Each names what the user asked for, not a topic.
+# Checked in order, the first match wins (small talk last: a task cue beats a greeting).
+# Each names what the user asked for, not a topic.
 _CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "ultrawork",
@@ -30,6 +31,15 @@ _CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"\b(python|run (the |this |some )?code|execute|compute|calculate|evaluate)\b"
             r"|\b(uploaded|my (document|file|handbook|notes|pdf)s?|the (document|collection|knowledge base))\b"
             r"|\b(search the web|look (it )?up online|latest news|current (price|weather))\b",
+            re.I,
+        ),
+    ),
+    # A greeting or thanks, and nothing else: no agent with tools for small talk.
+    (
+        "chat",
+        re.compile(
+            r"^\W*(hi|hello|hey|thanks|thank you|good (morning|afternoon|evening))\b[^.?!]{0,30}[.?!]*\W*$"
+            r"|^\W*(hi|hello|hey)\W+how are you( today| doing)?\W*$",
             re.I,
         ),
     ),

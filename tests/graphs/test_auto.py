@@ -137,12 +137,17 @@ async def test_auto_session_resumes_across_restart(tmp_path: Path, all_tools: li
         ("Use Python to compute 17*23", "react"),
         ("Look up the office opening hours in my uploaded handbook", "react"),
         ("Write a Python script that saves the squares of 1 to 10 to squares.csv", "ultrawork"),
+        ("Hello! How are you today?", "chat"),
     ],
 )
 async def test_small_models_route_by_the_requests_own_words(prompt: str, cued: str) -> None:
     """Structured tool calling (a small model): an explicit cue picks the agent without a
     router call; with native tool calling the model decides, even against the cue."""
-    answers: dict[str, list[Any]] = {"react": ["17*23 = 391."], "ultrawork": []}  # no sandbox: ultrawork says so
+    answers: dict[str, list[Any]] = {
+        "react": ["17*23 = 391."],
+        "ultrawork": [],
+        "chat": ["Hi!"],
+    }  # ultrawork: no sandbox
     llm = ScriptedChatModel(responses=answers[cued])
     graph = build_graph("auto", llm=llm, tools=[], checkpointer=InMemorySaver(), tool_calling="structured")
     run = await run_graph(graph, prompt)
@@ -150,13 +155,14 @@ async def test_small_models_route_by_the_requests_own_words(prompt: str, cued: s
     assert run.progress[0].startswith(f"Route: {cued} (the request asks for it")
     assert len(llm.calls) == len(answers[cued])  # the agent's own calls only: no router call
 
-    native = ScriptedChatModel(responses=[RouteDecision(agent="chat", reason="model's call"), "Chat answer."])
+    choice = "react" if cued == "chat" else "chat"  # against the cue
+    native = ScriptedChatModel(responses=[RouteDecision(agent=choice, reason="model's call"), "An answer."])
     graph = build_graph("auto", llm=native, tools=[], checkpointer=InMemorySaver(), tool_calling="native")
-    assert (await run_graph(graph, prompt)).state["route"] == "chat"
+    assert (await run_graph(graph, prompt)).state["route"] == choice
 
 
 async def test_small_models_without_a_cue_still_ask_the_router() -> None:
     llm = ScriptedChatModel(responses=[RouteDecision(agent="chat", reason="small talk"), "Hi there."])
     graph = build_graph("auto", llm=llm, tools=[], checkpointer=InMemorySaver(), tool_calling="structured")
-    run = await run_graph(graph, "Hello! How are you today?")
+    run = await run_graph(graph, "Tell me about the history of Rome")
     assert run.state["route"] == "chat" and run.state["route_reason"] == "small talk" and llm.remaining == 0
