@@ -127,13 +127,12 @@ class Cancellation:
                         await db.exec(self._upsert(RunLease, values))
                     await db.commit()
             except Exception:
-                # Put them back for the next round; a run that ended meanwhile needs no lease.
+                # Put them back for the next round. A run that ended meanwhile has already
+                # queued its drop (`ended` found it written), so only the live ones return.
                 for thread_id, run_id in writes.items():
                     if self._written.get(thread_id) == run_id:
                         del self._written[thread_id]
                         self._unwritten.setdefault(thread_id, run_id)
-                    else:
-                        drops.append((thread_id, run_id))
                 self._to_drop[:0] = drops
                 raise
 
