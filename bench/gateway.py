@@ -110,6 +110,33 @@ def start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
 
 
+def platform_env(data_dir: str, llm_port: int, **extra: str) -> dict[str, str]:
+    """The main app's environment: SQLite in `data_dir`, the scripted backend on `llm_port`."""
+    return {
+        **os.environ,
+        "DATA_DIR": data_dir,
+        "LLM_BACKEND": "openai",
+        "OPENAI_API_KEY": "x",
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{llm_port}/v1",
+        "DEFAULT_AGENT": "chat",
+        "LOG_LEVEL": "WARNING",
+        "TOOLS_URL": "http://127.0.0.1:9",
+        **extra,
+    }
+
+
+def start_platform(
+    env: dict[str, str], llm_port: int, app_port: int
+) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+    """The scripted backend and the main app under uvicorn, as deployed; both answering."""
+    llm = start([sys.executable, "-m", "tests.scripted_llm", "--port", str(llm_port)], env)
+    uvicorn = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--log-level", "warning"]
+    app = start([*uvicorn, "--port", str(app_port)], env)
+    wait_up(f"http://127.0.0.1:{llm_port}/v1/models", llm)
+    wait_up(f"http://127.0.0.1:{app_port}/health", app)
+    return llm, app
+
+
 def _litellm() -> list[str] | None:
     """LiteLLM's proxy from its own venv (`make bench-peers`), $LITELLM_BIN, or this one."""
     for candidate in (os.environ.get("LITELLM_BIN", ""), str(ROOT / ".venv-litellm" / "bin" / "litellm")):
@@ -156,36 +183,10 @@ def main() -> None:
     args = ap.parse_args()
     llm_port, app_port = free_port(), free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        env = {
-            **os.environ,
-            "DATA_DIR": tmp,
-            "LLM_BACKEND": "openai",
-            "OPENAI_API_KEY": "x",
-            "OPENAI_BASE_URL": f"http://127.0.0.1:{llm_port}/v1",
-            "DEFAULT_AGENT": "chat",
-            "LOG_LEVEL": "WARNING",
-            "TOOLS_URL": "http://127.0.0.1:9",
-            "MAX_CONVERSATION_HISTORY": os.environ.get("MAX_CONVERSATION_HISTORY", "50"),
-        }
-        llm = start([sys.executable, "-m", "tests.scripted_llm", "--port", str(llm_port)], env)
-        app = start(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "app.main:create_app",
-                "--port",
-                str(app_port),
-                "--log-level",
-                "warning",
-            ],
-            env,
-        )
+        env = platform_env(tmp, llm_port, MAX_CONVERSATION_HISTORY=os.environ.get("MAX_CONVERSATION_HISTORY", "50"))
+        llm, app = start_platform(env, llm_port, app_port)
         rows: list[tuple[str, str, str]] = []
         try:
-            wait_up(f"http://127.0.0.1:{llm_port}/v1/models", llm)
-            wait_up(f"http://127.0.0.1:{app_port}/health", app)
             direct = openai.OpenAI(base_url=f"http://127.0.0.1:{llm_port}/v1", api_key="x", max_retries=0)
             base = f"http://127.0.0.1:{app_port}"
             token = httpx.post(base + "/api/auth/login", json={"username": "admin", "password": "administrator"})

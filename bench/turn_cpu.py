@@ -25,7 +25,7 @@ import openai
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.gateway import start, timed, wait_up  # noqa: E402
+from bench.gateway import platform_env, start_platform, timed  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 
 
@@ -40,23 +40,9 @@ def main() -> None:
     args = ap.parse_args()
     llm_port, app_port = free_port(), free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        env = {
-            **os.environ,
-            "DATA_DIR": tmp,
-            "LLM_BACKEND": "openai",
-            "OPENAI_API_KEY": "x",
-            "OPENAI_MODEL": "scripted-model",
-            "OPENAI_BASE_URL": f"http://127.0.0.1:{llm_port}/v1",
-            "DEFAULT_AGENT": "chat",
-            "LOG_LEVEL": "WARNING",
-            "TOOLS_URL": "http://127.0.0.1:9",
-        }
-        llm = start([sys.executable, "-m", "tests.scripted_llm", "--port", str(llm_port)], env)
-        uvicorn = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--log-level", "warning"]
-        app = start([*uvicorn, "--port", str(app_port)], env)
+        # OPENAI_MODEL: the pass-through row names the scripted backend's model.
+        llm, app = start_platform(platform_env(tmp, llm_port, OPENAI_MODEL="scripted-model"), llm_port, app_port)
         try:
-            wait_up(f"http://127.0.0.1:{llm_port}/v1/models", llm)
-            wait_up(f"http://127.0.0.1:{app_port}/health/live", app)
             base = f"http://127.0.0.1:{app_port}"
             login = {"username": "admin", "password": "administrator"}
             token = httpx.post(base + "/api/auth/login", json=login, timeout=60).json()["access_token"]
