@@ -97,8 +97,10 @@ def build_auto_graph(
             return {"route": FALLBACK, "route_reason": "auxiliary prompt from the front end"}
         route, reason = FALLBACK, "router gave no usable decision"
         theirs = bool(ctx.client_tools)  # the caller's tools: only agents that take them
-        cued = cue_route(last_user_text(state["messages"]), with_client if theirs else targets)
-        if tool_calling == "structured" and cued is not None:  # a small model: the words decide
+        cued = None
+        if tool_calling == "structured":  # a small model: the request's own words decide first
+            cued = cue_route(last_user_text(state["messages"]), with_client if theirs else targets)
+        if cued is not None:
             progress(f"Route: {cued[0]} ({cued[1]})", route=cued[0])
             return {"route": cued[0], "route_reason": cued[1]}
         try:
