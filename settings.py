@@ -178,7 +178,7 @@ class Settings(BaseSettings):
     rag_chunk_size: int = 512
     rag_chunk_overlap: int = 50
     rag_chunking_strategy: Literal["fixed", "recursive", "sentence", "semantic"] = "recursive"
-    rag_index_type: Literal["auto", "Flat", "IVF", "HNSW"] = "Flat"
+    rag_index_type: Literal["auto", "Flat", "IVF", "HNSW"] = "auto"
     rag_top_k: int = 5
     rag_min_score_threshold: float = 0.0
     rag_use_hybrid: bool = True

@@ -4,7 +4,10 @@ On a shared machine, wall-clock latency measures the neighbours; thread CPU time
 stage says what one idle core needs. Documents are synthetic (Zipf-distributed words,
 random unit vectors, one segment of `--chunks` rows); queries are embedded for real.
 
-    .venv/bin/python bench/rag_query_cpu.py [--chunks 100000] [--queries 100]
+    .venv/bin/python bench/rag_query_cpu.py [--chunks 100000] [--queries 100] [--segments 9] [--index auto]
+
+`--segments N` splits the rows into N segments halving in size (what tiered merges leave
+behind), so the per-segment costs show.
 """
 
 from __future__ import annotations
@@ -28,11 +31,22 @@ from tools_service.rag.models import RagModels
 from tools_service.rag.retrieve import RetrievalParams, dense_ranking, doc_fuse, sparse_ranking
 
 
+def _split(docs: list[store.NewDocument], n: int) -> list[list[store.NewDocument]]:
+    """`n` parts, each half the size of the one before (the last takes the rest)."""
+    parts, rest = [], docs
+    for _ in range(n - 1):
+        cut = len(rest) // 2
+        parts.append(rest[:cut])
+        rest = rest[cut:]
+    return [p for p in [*parts, rest] if p]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=100)
-    parser.add_argument("--index", default="Flat")
+    parser.add_argument("--index", default="auto")
+    parser.add_argument("--segments", type=int, default=1)
     args = parser.parse_args()
     rng = random.Random(0)
     vocab = vocabulary()
@@ -48,9 +62,12 @@ def main() -> None:
         path = Path(tmp) / "c"
         store.init_collection(path, args.index, "bench")
         t0 = time.perf_counter()
-        tmp_seg, seg = store.new_segment(path, docs, args.index)
-        snap = store.commit_add(path, store.load(path), docs, tmp_seg, seg)
-        print(f"built one {args.chunks}-row {args.index} segment in {time.perf_counter() - t0:.1f} s")
+        snap = store.load(path)
+        for part in _split(docs, args.segments):
+            tmp_seg, seg = store.new_segment(path, part, args.index)
+            snap = store.commit_add(path, snap, part, tmp_seg, seg)
+        sizes = [v.segment.size for v in snap.views]
+        print(f"built {args.chunks} rows in segments of {sizes} ({args.index}) in {time.perf_counter() - t0:.1f} s")
         params = RetrievalParams(candidates=50, rrf_k=100, dense_weight=2.0, prf_docs=10)
         cost: dict[str, list[float]] = {"embed query": [], "dense": [], "BM25 + feedback": [], "fusion": []}
         models.embed(["warm up"], queries=True)

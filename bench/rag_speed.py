@@ -146,6 +146,17 @@ def cpu_s(proc: subprocess.Popen[bytes]) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def rss_detail(proc: subprocess.Popen[bytes]) -> str:
+    """RSS split into anonymous (heap, FAISS) and file-backed (memory-mapped vectors,
+    which the kernel can drop and re-read) memory."""
+    fields = {}
+    for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+        if line.startswith(("RssAnon:", "RssFile:", "VmHWM:")):
+            key, value = line.split(":", 1)
+            fields[key] = f"{int(value.split()[0]) / 1024:.0f} MB"
+    return ", ".join(f"{k} {v}" for k, v in fields.items())
+
+
 def rss_mb(proc: subprocess.Popen[bytes]) -> float:
     for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -219,6 +230,7 @@ def main() -> None:
             stats = client.get(f"{API}/collections/speed/stats").json()["data"]
             print(f"{size} chunks: {len(stats['segments'])} segments, {stats['merges']} merges", flush=True)
         grown_mb = rss_mb(procs[0])
+        print(f"server memory at {have} chunks: {rss_detail(procs[0])}", flush=True)
         report.append(
             ("memory (server RSS growth) per 100k chunks", f"{(grown_mb - base_mb) * 100_000 / have:.0f} MB", cmd)
         )

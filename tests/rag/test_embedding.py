@@ -29,7 +29,12 @@ def test_onnx_backend_matches_torch(data_dir: Path) -> None:
     seen: list[tuple[int, int]] = []
     vectors = models.embed(TEXTS, progress=lambda done, total: seen.append((done, total)))
     assert models.encoder() is not None  # really the ONNX path
-    assert list(data_dir.glob("models/*/model.onnx"))  # exported from the local weights
+    exported = list(data_dir.glob("models/*/model-fused.onnx"))  # exported from the local weights
+    assert exported
+    import onnx
+
+    ops = {node.op_type for node in onnx.load(str(exported[0])).graph.node}
+    assert {"Attention", "SkipLayerNormalization"} <= ops, ops  # the fused kernels, not dozens of small ops
 
     reference = SentenceTransformer(settings.rag_embedding_model, device="cpu", local_files_only=True)
     expected = reference.encode(TEXTS, normalize_embeddings=True)

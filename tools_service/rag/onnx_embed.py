@@ -1,8 +1,12 @@
 """Sentence embeddings on CPU with ONNX Runtime (and int8 weights), from local files only.
 
-Why: measured on this 2-core machine with all-MiniLM-L6-v2 (`bench/rag_embed.py`),
-ONNX Runtime with dynamically int8-quantised weights embeds chunks several times faster
-than sentence-transformers on torch, with cosine agreement above 0.99 to torch's vectors.
+Why: measured on this 2-core machine with all-MiniLM-L6-v2 (`bench/rag_embed.py`): the
+exported graph with ONNX Runtime's transformer fusions (one Attention, SkipLayerNorm and
+BiasGelu kernel per layer instead of dozens of small ops; needs the "eager" attention
+export, whose pattern the optimiser recognises) costs about 10% less CPU per chunk than
+the plain export and gives the same vectors (cosine 1.0000 to torch's). Int8 weights
+(per output channel, MatMuls only) cost about 35% less again, at a small drift (cosine
+0.995 to fp32), so they are an opt-in.
 
 The ONNX file is exported once from the model's local weights (torch's exporter, no
 download) into `DATA_DIR/models/`, at set-up (`python -m tools_service.rag.onnx_embed
@@ -50,7 +54,7 @@ def supported(model_dir: Path) -> bool:
 def onnx_path(model_dir: Path, cache_dir: Path, quantized: bool = True) -> Path:
     digest = hashlib.sha256(str(model_dir.resolve()).encode()).hexdigest()[:12]
     folder = cache_dir / f"{model_dir.name}-{digest}"
-    return folder / ("model-int8.onnx" if quantized else "model.onnx")
+    return folder / ("model-fused-int8.onnx" if quantized else "model-fused.onnx")
 
 
 def export(model_dir: Path, cache_dir: Path, quantized: bool = False) -> Path:
@@ -64,10 +68,18 @@ def export(model_dir: Path, cache_dir: Path, quantized: bool = False) -> Path:
         if not fp32.exists():
             _export_fp32(model_dir, fp32)
         if quantized:
+            import onnx
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
             tmp_q = target.with_suffix(".tmp")
-            quantize_dynamic(str(fp32), str(tmp_q), weight_type=QuantType.QInt8)
+            quantize_dynamic(
+                str(fp32),
+                str(tmp_q),
+                weight_type=QuantType.QInt8,
+                per_channel=True,  # per-tensor scales drifted to cosine 0.94 on MiniLM
+                op_types_to_quantize=["MatMul"],
+                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},  # fused ops lack shape inference
+            )
             os.replace(tmp_q, target)
         return target
 
@@ -77,7 +89,10 @@ def _export_fp32(model_dir: Path, fp32: Path) -> None:
     from transformers import AutoModel
 
     log.info("exporting %s to ONNX (once)", model_dir)
-    bert = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
+    try:  # the eager attention's graph is the pattern ONNX Runtime's Attention fusion knows
+        bert = AutoModel.from_pretrained(str(model_dir), local_files_only=True, attn_implementation="eager").eval()
+    except (TypeError, ValueError):
+        bert = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
 
     class Wrapped(torch.nn.Module):  # keyword arguments: forward()'s positions differ by version
         def __init__(self) -> None:
@@ -106,7 +121,22 @@ def _export_fp32(model_dir: Path, fp32: Path) -> None:
             opset_version=OPSET,
             dynamo=False,
         )
+    _fuse(tmp, bert.config)
     os.replace(tmp, fp32)
+
+
+def _fuse(path: Path, config: Any) -> None:
+    """Rewrite `path` in place with ONNX Runtime's BERT fusions; left as exported when
+    the optimiser is missing or fails (the plain graph gives the same vectors, slower)."""
+    try:
+        from onnxruntime.transformers.optimizer import optimize_model
+
+        model = optimize_model(
+            str(path), model_type="bert", num_heads=config.num_attention_heads, hidden_size=config.hidden_size
+        )
+        model.save_model_to_file(str(path))
+    except Exception as exc:  # an optional speed-up: never a reason to fail the export
+        log.warning("ONNX fusion skipped (%s); using the plain export", exc)
 
 
 class OnnxEncoder:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from tools_service.rag.index import search
-from tools_service.rag.sparse import bm25_scores, tokenize
+from tools_service.rag.sparse import bm25_scores, doc_freqs, tokenize
 from tools_service.rag.store import Snapshot
 
 __all__ = ["Hit", "RetrievalParams", "dense_ranking", "sparse_ranking", "rrf_fuse", "rank", "rerank"]
@@ -78,7 +78,8 @@ def _top(snapshot: Snapshot, scores: list[np.ndarray | None], k: int) -> Ranking
             seg_scores[~view.live] = 0.0
         n = min(k, len(seg_scores))
         top = np.argpartition(-seg_scores, n - 1)[:n] if n < len(seg_scores) else np.arange(len(seg_scores))
-        found.extend((view.offset + int(i), float(seg_scores[i])) for i in top if seg_scores[i] > 0)
+        top = top[seg_scores[top] > 0]
+        found.extend(zip((top + view.offset).tolist(), seg_scores[top].tolist(), strict=True))
     found.sort(key=lambda x: (-x[1], x[0]))
     return found[:k]
 
@@ -102,9 +103,9 @@ def _feedback_query(
             model[term] = model.get(term, 0.0) + (s / total) * count / max(1, len(terms))
     if params.prf_idf:  # prefer discriminative terms (and their short posting lists)
         n = max(1, snapshot.n_rows)
-        segs = [v.segment.sparse for v in snapshot.views]
-        for term in model:
-            df = sum(seg.df(term) for seg in segs)
+        terms = list(model)
+        dfs = doc_freqs([v.segment.sparse for v in snapshot.views], terms)
+        for term, df in zip(terms, dfs.tolist(), strict=True):
             model[term] *= math.log(1.0 + (n - df + 0.5) / (df + 0.5))
     kept = dict(sorted(model.items(), key=lambda x: -x[1])[: params.prf_terms])
     norm_q, norm_f = sum(query.values()) or 1.0, sum(kept.values()) or 1.0

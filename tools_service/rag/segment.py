@@ -12,6 +12,7 @@ holds them, not the heap), `index.faiss`, `terms.json` + `postings.npz` (BM25).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -77,7 +78,10 @@ def _write_file(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
 
 
-def _save(folder: Path, seg: Segment) -> None:
+def _save(folder: Path, seg: Segment) -> Segment:
+    """Write `seg` under `folder`; the returned copy reads its vectors from the file
+    (memory-mapped): FAISS holds its own copy, and a second one on the heap would double
+    the memory of every collection."""
     folder.mkdir(parents=True)
     rows = {"docs": seg.docs, "row_doc": seg.row_doc.tolist(), "chunk_no": seg.chunk_no.tolist(), "texts": seg.texts}
     _write_file(folder / "rows.json", json.dumps(rows).encode())
@@ -85,12 +89,13 @@ def _save(folder: Path, seg: Segment) -> None:
         np.save(fh, np.ascontiguousarray(seg.vectors, dtype=np.float32))
         fh.flush()
         os.fsync(fh.fileno())
-    _write_file(folder / "index.faiss", faiss.serialize_index(seg.index).tobytes())
+    faiss.write_index(seg.index, str(folder / "index.faiss"))  # no serialised copy in memory
     sparse.save(seg.sparse, folder)
-    for name in ("terms.json", "postings.npz"):
+    for name in ("index.faiss", "terms.json", "postings.npz"):
         with open(folder / name, "rb") as fh:
             os.fsync(fh.fileno())
     fsync_dir(folder)
+    return dataclasses.replace(seg, vectors=np.load(folder / "vectors.npy", mmap_mode="r"))
 
 
 def write(folder: Path, name: str, docs: Sequence[SegmentDoc], index_type: str) -> Segment:
@@ -105,8 +110,7 @@ def write(folder: Path, name: str, docs: Sequence[SegmentDoc], index_type: str) 
     seg = Segment(
         name, [d.id for d in docs], row_doc, chunk_no, texts, vectors, build_index(index_type, vectors), postings
     )
-    _save(folder, seg)
-    return seg
+    return _save(folder, seg)
 
 
 def write_merged(folder: Path, name: str, parts: Sequence[tuple[Segment, np.ndarray]], index_type: str) -> Segment:
@@ -135,15 +139,14 @@ def write_merged(folder: Path, name: str, parts: Sequence[tuple[Segment, np.ndar
         build_index(index_type, all_vectors),
         sparse.merge([(seg.sparse, keep) for seg, keep in parts]),
     )
-    _save(folder, merged)
-    return merged
+    return _save(folder, merged)
 
 
 def load(folder: Path, index_type: str) -> Segment:
     rows = json.loads((folder / "rows.json").read_text())
     vectors = np.load(folder / "vectors.npy", mmap_mode="r")
     try:
-        index = faiss.deserialize_index(np.frombuffer((folder / "index.faiss").read_bytes(), dtype=np.uint8))
+        index = faiss.read_index(str(folder / "index.faiss"))
     except (OSError, RuntimeError):
         log.warning("rebuilding the index of segment %s from its stored vectors", folder)
         index = build_index(index_type, np.ascontiguousarray(vectors, dtype=np.float32))

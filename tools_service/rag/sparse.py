@@ -17,13 +17,13 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from bm25s.stopwords import STOPWORDS_EN
 
-__all__ = ["SparseSegment", "build", "merge", "load", "save", "bm25_scores", "tokenize", "K1", "B"]
+__all__ = ["SparseSegment", "build", "merge", "load", "save", "bm25_scores", "doc_freqs", "tokenize", "K1", "B"]
 
 K1 = 1.2
 B = 0.75
@@ -69,6 +69,10 @@ class SparseSegment:
     rows: np.ndarray  # int32, the rows of each column's postings
     tf: np.ndarray  # float32, term frequency of each posting
     lengths: np.ndarray  # float32, terms per row
+    # per average length: K1 * (1 - B + B * length / avgdl) of every row; a query scores
+    # two passes (feedback) over every segment, and the collection's avgdl only changes
+    # with a commit, which makes a new snapshot anyway
+    _norms: dict[float, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def n_rows(self) -> int:
@@ -77,6 +81,27 @@ class SparseSegment:
     def df(self, term: str) -> int:
         col = self.vocab.get(term)
         return 0 if col is None else int(self.indptr[col + 1] - self.indptr[col])
+
+    def norm(self, avgdl: float) -> np.ndarray:
+        cached = self._norms.get(avgdl)
+        if cached is None:
+            cached = (K1 * (1.0 - B + B * self.lengths / max(avgdl, 1e-9))).astype(np.float32)
+            if len(self._norms) > 2:  # snapshots of older averages are gone or going
+                self._norms.clear()
+            self._norms[avgdl] = cached
+        return cached
+
+
+def doc_freqs(segments: Sequence[SparseSegment], terms: Sequence[str]) -> np.ndarray:
+    """Document frequency of each of `terms` over all `segments` (int64, in order), one
+    vectorised lookup per segment rather than a Python call per term and segment."""
+    out = np.zeros(len(terms), dtype=np.int64)
+    for seg in segments:
+        get = seg.vocab.get
+        cols = np.array([get(t, -1) for t in terms], dtype=np.int64)
+        found = cols >= 0
+        out[found] += seg.indptr[cols[found] + 1] - seg.indptr[cols[found]]
+    return out
 
 
 def _from_triplets(
@@ -156,12 +181,15 @@ def bm25_scores(
 ) -> list[np.ndarray | None]:
     """BM25 of every row of every segment for a weighted query (None: no term matched),
     with IDF and average length taken over all `segments` (Lucene's IDF formula)."""
-    df = {t: sum(s.df(t) for s in segments) for t in query}
-    idf = {t: float(np.log(1.0 + (n_total - d + 0.5) / (d + 0.5))) for t, d in df.items() if d}
+    terms = list(query)
+    dfs = doc_freqs(segments, terms)
+    idf = {
+        t: float(np.log(1.0 + (n_total - d + 0.5) / (d + 0.5))) for t, d in zip(terms, dfs.tolist(), strict=True) if d
+    }
     out: list[np.ndarray | None] = []
     for seg in segments:
         scores: np.ndarray | None = None
-        norm = K1 * (1.0 - B + B * seg.lengths / max(avgdl, 1e-9))
+        norm = seg.norm(avgdl)
         for term, weight in query.items():
             col = seg.vocab.get(term)
             if col is None or term not in idf:
