@@ -4,7 +4,7 @@ Stage 1, real model: short documents (one paragraph, ~300 characters) uploaded 1
 request with the default embedder (ONNX Runtime when installed, else torch): documents/s
 and chunks/s end to end (parse, chunk, embed, index, commit).
 
-Stage 2, scale: a collection grown to 10k and then 100k chunks of English-like text.
+Stage 2, scale: a collection grown to 10k, 100k and then 1M chunks of English-like text.
 Embedding 100k chunks with MiniLM on 2 cores would take about an hour, so at this stage
 documents get cheap pseudo-random 384-d unit vectors (same shape as MiniLM's: FAISS does
 identical work) while queries, and the 100 documents added at the end, are embedded by
@@ -12,7 +12,8 @@ the real model (their first line marks them). So: query latency is real end to e
 (HTTP, query embedding, FAISS over all segments, BM25, fusion); the growth rate is the
 pipeline without embedding; "add 100 docs" is real, embedding included.
 
-    .venv/bin/python bench/rag_speed.py            # 10k and 100k chunks (several minutes)
+    .venv/bin/python bench/rag_speed.py            # 10k, 100k and 1M chunks (about 20 minutes, ~10 GB)
+    .venv/bin/python bench/rag_speed.py --sizes 10000,100000   # without the 1M row
     .venv/bin/python bench/rag_speed.py --quick    # 2k and 10k chunks; also BENCH_QUICK=1
 """
 
@@ -171,14 +172,14 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--log-level", default="warning", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_QUICK") == "1")
-    parser.add_argument("--sizes", default=None, help="chunk counts, comma-separated (default 10000,100000)")
+    parser.add_argument("--sizes", default=None, help="chunk counts, comma-separated (default 10000,100000,1000000)")
     parser.add_argument("--short-docs", type=int, default=None, help="short documents in stage 1 (default 500)")
     parser.add_argument("--queries", type=int, default=None, help="queries per latency row (default 200)")
     args = parser.parse_args()
     if args.serve:
         serve(args.host, args.port)
         return
-    sizes = [int(s) for s in (args.sizes or ("2000,10000" if args.quick else "10000,100000")).split(",")]
+    sizes = [int(s) for s in (args.sizes or ("2000,10000" if args.quick else "10000,100000,1000000")).split(",")]
     n_short = args.short_docs or (200 if args.quick else 500)
     n_queries = args.queries or (50 if args.quick else 200)
     rng = random.Random(0)
@@ -212,7 +213,12 @@ def main() -> None:
     procs.clear()
     with (
         tempfile.TemporaryDirectory() as tmp,
-        tools_server(Path(tmp), command=[sys.executable, __file__, "--serve"], procs=procs) as (url, headers),
+        tools_server(
+            Path(tmp),
+            env={"USER_DISK_QUOTA_MB": "1000000"},  # 1M chunks take several GB; the default quota is 2 GB
+            command=[sys.executable, __file__, "--serve"],
+            procs=procs,
+        ) as (url, headers),
         httpx.Client(base_url=url, headers=headers, timeout=3600) as client,
     ):
         client.post(f"{API}/collections", json={"name": "speed"})
