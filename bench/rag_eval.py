@@ -272,7 +272,9 @@ def main() -> None:
         modes = [
             ("BM25 (no feedback)", {"mode": "sparse", "rerank": False}, {"RAG_PRF_DOCS": "0"}),
             ("BM25 + RM3", {"mode": "sparse", "rerank": False}, {}),
-            ("dense", {"mode": "dense", "rerank": False}, {}),
+            ("dense (no feedback)", {"mode": "dense", "rerank": False}, {"RAG_DENSE_PRF_DOCS": "0"}),
+            ("dense + feedback", {"mode": "dense", "rerank": False}, {}),
+            ("hybrid, no dense fb", {"mode": "hybrid", "rerank": False}, {"RAG_DENSE_PRF_DOCS": "0"}),
             ("hybrid (default)", {"mode": "hybrid", "rerank": False}, {}),
         ]
         if status["reranking"]["enabled"]:

@@ -25,7 +25,7 @@ from rag_speed import paragraphs, vocabulary
 from settings import get_settings
 from tools_service.rag import store
 from tools_service.rag.models import RagModels
-from tools_service.rag.retrieve import RetrievalParams, dense_ranking, doc_fuse, sparse_ranking
+from tools_service.rag.retrieve import RetrievalParams, dense_feedback, dense_ranking, doc_fuse, sparse_ranking
 
 
 def main() -> None:
@@ -51,8 +51,14 @@ def main() -> None:
         tmp_seg, seg = store.new_segment(path, docs, args.index)
         snap = store.commit_add(path, store.load(path), docs, tmp_seg, seg)
         print(f"built one {args.chunks}-row {args.index} segment in {time.perf_counter() - t0:.1f} s")
-        params = RetrievalParams(candidates=50, rrf_k=100, dense_weight=2.0, prf_docs=10)
-        cost: dict[str, list[float]] = {"embed query": [], "dense": [], "BM25 + feedback": [], "fusion": []}
+        params = RetrievalParams(candidates=50, rrf_k=100, dense_weight=2.0, prf_docs=10, dense_prf_docs=5)
+        cost: dict[str, list[float]] = {
+            "embed query": [],
+            "dense": [],
+            "BM25 + feedback": [],
+            "dense feedback": [],
+            "fusion": [],
+        }
         models.embed(["warm up"], queries=True)
         for _ in range(args.queries):
             query = " ".join(rng.choices(vocab[50:3000], k=6))
@@ -63,9 +69,11 @@ def main() -> None:
             t2 = time.thread_time()
             sparse = sparse_ranking(snap, query, 50, params)
             t3 = time.thread_time()
-            doc_fuse(snap, [dense, sparse], [2.0, 1.0], 100)
+            lists = dense_feedback(snap, [dense, sparse], [2.0, 1.0], [0], qvec.reshape(1, -1), params)
             t4 = time.thread_time()
-            for key, value in zip(cost, (t1 - t, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            doc_fuse(snap, lists, [2.0, 1.0], 100)
+            t5 = time.thread_time()
+            for key, value in zip(cost, (t1 - t, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
                 cost[key].append(value * 1000)
     total = np.sum([np.asarray(v) for v in cost.values()], axis=0)
     print(f"\n{'stage':<18} {'CPU ms p50':>10} {'p95':>8}")
