@@ -100,12 +100,14 @@ def parse_page(raw: str) -> tuple[str, str] | None:
             if name not in TEXT_MACROS:
                 continue
             line = _args(rest) if name != "IP" else _args(rest).split(" ")[0]  # IP: tag, indent
+            if name == "Nd":  # mdoc's one-line summary: "name - summary", as in man pages
+                line = f"- {line}"
         text = _unescape(line).strip()
         if text:
             sections[-1][1].append(text)
     named = [(title, " ".join(lines)) for title, lines in sections]
     name_text = next((text for title, text in named if title == "NAME"), "")
-    summary = re.split(r"\s+-+\s+|\s+Nd\s+", name_text, maxsplit=1)
+    summary = re.split(r"\s+-+\s+", name_text, maxsplit=1)
     if len(summary) < 2:
         return None
     body = " ".join(text for title, text in named if title not in SKIP_SECTIONS and text)
