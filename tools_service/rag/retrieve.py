@@ -197,6 +197,9 @@ def _similarities(snapshot: Snapshot, rows: np.ndarray, qvecs: np.ndarray) -> np
 def fuse_rankings(
     snapshot: Snapshot, rankings: list[Ranking], weights: list[float], params: RetrievalParams
 ) -> Ranking:
+    """The lists as one ranking: a single list keeps its own (normalised) scores, several
+    are fused by RRF at document or chunk level. Shared by the feedback's first pass and
+    the final ranking, so both rank the same way."""
     if len(rankings) == 1:
         ranking = rankings[0]
         top = ranking[0][1] if ranking else 1.0
