@@ -123,6 +123,11 @@ def doc_ranking(chunk_docs: list[str], k: int = 100) -> list[str]:
 
 
 def index_corpus(client: httpx.Client, corpus: dict[str, str], batch: int) -> float:
+    """Upload the corpus into collection `eval` (0 s when a kept DATA_DIR already holds it)."""
+    names = {c["name"] for c in client.get(f"{API}/collections").json()["data"]["collections"]}
+    if "eval" in names:
+        print("reusing the collection indexed in --data-dir")
+        return 0.0
     assert client.post(f"{API}/collections", json={"name": "eval"}).status_code == 201
     items = [(f"{doc_id}.txt", text.encode()) for doc_id, text in corpus.items() if text]
     start = time.perf_counter()
@@ -166,61 +171,69 @@ def split(queries: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
 def tune(
     data_dir: Path, dev: dict[str, str], test: dict[str, str], qrels: dict[str, dict[str, int]], depth: int
 ) -> None:
-    """Grid over fusion and feedback settings, in-process on the indexed collection
-    (the engine's own ranking code), choosing on `dev` only; `test` is reported once."""
+    """Grid over fusion and feedback settings, in-process on the indexed collection with
+    the engine's own ranking code (`dense_feedback`, then the fusion `rank` uses),
+    choosing on `dev` only; `test` is reported once, for the chosen setting."""
     from dataclasses import replace
 
     from settings import Settings
     from tools_service.rag import store
     from tools_service.rag.models import RagModels
-    from tools_service.rag.retrieve import RetrievalParams, dense_ranking, doc_fuse, rrf_fuse, sparse_ranking
+    from tools_service.rag.retrieve import RetrievalParams, dense_feedback, dense_ranking, fuse_rankings, sparse_ranking
 
+    s = Settings()
     snap = store.load(data_dir / "rag" / "bench" / "eval")
-    models = RagModels(Settings())
+    models = RagModels(s)
     everything = {**dev, **test}
     qvecs = dict(zip(everything, models.embed(list(everything.values()), queries=True), strict=True))
-    cand = 2 * depth
-    dense = {q: dense_ranking(snap, qvecs[q], cand) for q in everything}
-    base = RetrievalParams(candidates=cand)
-    # kept small: on 2 shared cores each sparse configuration costs minutes
-    prf_grid = [(0, 10, 0.5, True), (10, 10, 0.5, True), (10, 10, 0.5, False), (10, 20, 0.5, True), (10, 10, 0.7, True)]
-    sparse_runs = {
-        prf: {
-            q: sparse_ranking(
-                snap, text, cand, replace(base, prf_docs=prf[0], prf_terms=prf[1], prf_weight=prf[2], prf_idf=prf[3])
-            )
+    base = RetrievalParams(candidates=2 * depth, prf_terms=s.rag_prf_terms, prf_weight=s.rag_prf_weight)
+    dense = {q: dense_ranking(snap, qvecs[q], base.candidates) for q in everything}
+    # kept small: on 2 shared cores each sparse configuration costs a minute or more
+    sparse = {
+        docs: {
+            q: sparse_ranking(snap, text, base.candidates, replace(base, prf_docs=docs))
             for q, text in everything.items()
         }
-        for prf in prf_grid
+        for docs in (0, 10)
     }
 
-    def docs_of(ranked: list[tuple[int, float]]) -> list[str]:
-        return doc_ranking([Path(snap.documents[snap.doc_of(r)]["filename"]).stem for r, _ in ranked])
+    def run(q: str, params: RetrievalParams) -> list[str]:
+        lists, weights = [dense[q], sparse[params.prf_docs][q]], [params.dense_weight, 1.0]
+        if params.dense_prf_docs:
+            lists = dense_feedback(snap, lists, weights, [0], qvecs[q].reshape(1, -1), params)
+        return doc_ranking(
+            [
+                Path(snap.documents[snap.doc_of(r)]["filename"]).stem
+                for r, _ in fuse_rankings(snap, lists, weights, params)
+            ]
+        )
 
-    def ndcg(runs: dict[str, list[str]], qs: dict[str, str]) -> float:
-        return sum(ndcg_at(runs[q], qrels[q]) for q in qs) / len(qs)
+    def ndcg(params: RetrievalParams, qs: dict[str, str]) -> float:
+        return sum(ndcg_at(run(q, params), qrels[q]) for q in qs) / len(qs)
 
-    rows = []
-    for prf, sparse in sparse_runs.items():
-        rows.append(("sparse", prf, 0, 0.0, False, ndcg({q: docs_of(sparse[q]) for q in dev}, dev)))
-        for k in (60, 100):
-            for dw in (1.0, 1.5, 2.0, 3.0):
-                for doc_level in (False, True):
-                    fuse = (lambda lists, w, kk: doc_fuse(snap, lists, w, kk)) if doc_level else rrf_fuse
-                    runs = {q: docs_of(fuse([dense[q], sparse[q]], [dw, 1.0], k)) for q in dev}
-                    rows.append(("hybrid", prf, k, dw, doc_level, ndcg(runs, dev)))
-    rows.sort(key=lambda r: -r[-1])
-    print("\nTuning on the dev half (odd query ids), best first:")
-    print(f"  {'mode':<7} {'prf docs/terms/w/idf':<24} {'k':>4} {'dense_w':>7} {'doc-level':>9} {'dev nDCG@10':>11}")
-    for mode, prf, k, dw, dl, score_ in rows[:12]:
-        print(f"  {mode:<7} {prf!s:<24} {k:>4} {dw:>7} {dl!s:>9} {score_:>11.4f}")
-    best = rows[0]
-    _, prf, k, dw, dl, _ = best
-    fuse = (lambda lists, w, kk: doc_fuse(snap, lists, w, kk)) if dl else rrf_fuse
-    test_runs = {q: docs_of(fuse([dense[q], sparse_runs[prf][q]], [dw, 1.0], k)) for q in test}
-    bm25_test = {q: docs_of(sparse_runs[(0, 10, 0.5, True)][q]) for q in test}
-    print(f"best on dev: prf={prf} k={k} dense_w={dw} doc_level={dl}")
-    print(f"held-out test half: BM25 {ndcg(bm25_test, test):.4f}, tuned hybrid {ndcg(test_runs, test):.4f}")
+    grid = [
+        replace(base, prf_docs=prf, rrf_k=k, dense_weight=dw, dense_prf_docs=m, dense_prf_weight=beta)
+        for prf in (0, 10)
+        for k in (60, 100)
+        for dw in (1.0, 1.5, 2.0)
+        for m, beta in [(0, 0.0), *((m, b) for m in (3, 5, 10) for b in (0.5, 1.0, 2.0))]
+    ]
+    rows = sorted(((ndcg(p, dev), p) for p in grid), key=lambda r: -r[0])
+    print("\nTuning on the dev half, best first (BM25 feedback docs, RRF k, dense weight, dense feedback):")
+    print(f"  {'prf':>4} {'k':>4} {'dense_w':>7} {'dprf docs':>9} {'dprf w':>6} {'dev nDCG@10':>11}")
+    for score_, p in rows[:12]:
+        dprf = f"{p.dense_prf_docs:>9} {p.dense_prf_weight:>6}"
+        print(f"  {p.prf_docs:>4} {p.rrf_k:>4} {p.dense_weight:>7} {dprf} {score_:>11.4f}")
+    best = rows[0][1]
+    no_dprf = next(p for _, p in rows if not p.dense_prf_docs)
+    bm25 = {
+        q: doc_ranking([Path(snap.documents[snap.doc_of(r)]["filename"]).stem for r, _ in sparse[0][q]]) for q in test
+    }
+    print(f"best on dev: {best}")
+    print(
+        f"held-out test half: BM25 {sum(ndcg_at(bm25[q], qrels[q]) for q in test) / len(test):.4f}, "
+        f"best without dense feedback {ndcg(no_dprf, test):.4f}, tuned hybrid {ndcg(best, test):.4f}"
+    )
 
 
 def main() -> None:
@@ -229,8 +242,14 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=300, help="chunks fetched per query (>= 100 documents)")
     parser.add_argument("--batch", type=int, default=100, help="files per upload request")
     parser.add_argument("--tune", action="store_true", help="grid-search fusion and feedback on the dev half")
+    parser.add_argument("--tune-only", action="store_true", help="index (or reuse --data-dir), then only --tune")
+    parser.add_argument("--data-dir", type=Path, help="keep the index here and reuse it on the next run")
     args = parser.parse_args()
 
+    if str(args.dataset) == "manpages":  # the held-out collection (bench/heldout.py); never tuned on
+        from heldout import build_manpages
+
+        args.dataset = build_manpages()
     corpus, queries, qrels = load_beir(args.dataset)
     dev, test = split(queries)
     print(
@@ -238,18 +257,24 @@ def main() -> None:
         f"({len(dev)} dev, {len(test)} test)"
     )
     with (
-        tempfile.TemporaryDirectory() as tmp,
-        tools_server(Path(tmp)) as (url, headers),
+        tempfile.TemporaryDirectory() as scratch,
+        tools_server(Path(tmp := str(args.data_dir or scratch))) as (url, headers),
         httpx.Client(base_url=url, headers=headers, timeout=3600) as client,
     ):
         status = next(t["status"] for t in client.get("/api/tools/list").json()["tools"] if t["name"] == "rag_query")
         print(f"embedding {status['embedding_model']}; reranking: {status['reranking']}")
         elapsed = index_corpus(client, corpus, args.batch)
-        print(f"ingestion: {len(corpus) / elapsed:.1f} documents/s through the HTTP API")
+        if elapsed:
+            print(f"ingestion: {len(corpus) / elapsed:.1f} documents/s through the HTTP API")
+        if args.tune_only:
+            tune(Path(tmp), dev, test, qrels, args.depth)
+            return
         modes = [
             ("BM25 (no feedback)", {"mode": "sparse", "rerank": False}, {"RAG_PRF_DOCS": "0"}),
             ("BM25 + RM3", {"mode": "sparse", "rerank": False}, {}),
-            ("dense", {"mode": "dense", "rerank": False}, {}),
+            ("dense (no feedback)", {"mode": "dense", "rerank": False}, {"RAG_DENSE_PRF_DOCS": "0"}),
+            ("dense + feedback", {"mode": "dense", "rerank": False}, {}),
+            ("hybrid, no dense fb", {"mode": "hybrid", "rerank": False}, {"RAG_DENSE_PRF_DOCS": "0"}),
             ("hybrid (default)", {"mode": "hybrid", "rerank": False}, {}),
         ]
         if status["reranking"]["enabled"]:

@@ -28,7 +28,7 @@ from rag_speed import paragraphs, vocabulary
 from settings import get_settings
 from tools_service.rag import store
 from tools_service.rag.models import RagModels
-from tools_service.rag.retrieve import RetrievalParams, dense_ranking, doc_fuse, sparse_ranking
+from tools_service.rag.retrieve import RetrievalParams, dense_feedback, dense_ranking, doc_fuse, sparse_ranking
 
 
 def _split(docs: list[store.NewDocument], n: int) -> list[list[store.NewDocument]]:
@@ -68,8 +68,14 @@ def main() -> None:
             snap = store.commit_add(path, snap, part, tmp_seg, seg)
         sizes = [v.segment.size for v in snap.views]
         print(f"built {args.chunks} rows in segments of {sizes} ({args.index}) in {time.perf_counter() - t0:.1f} s")
-        params = RetrievalParams(candidates=50, rrf_k=100, dense_weight=2.0, prf_docs=10)
-        cost: dict[str, list[float]] = {"embed query": [], "dense": [], "BM25 + feedback": [], "fusion": []}
+        params = RetrievalParams(candidates=50, rrf_k=100, dense_weight=2.0, prf_docs=10, dense_prf_docs=5)
+        cost: dict[str, list[float]] = {
+            "embed query": [],
+            "dense": [],
+            "BM25 + feedback": [],
+            "dense feedback": [],
+            "fusion": [],
+        }
         models.embed(["warm up"], queries=True)
         for _ in range(args.queries):
             query = " ".join(rng.choices(vocab[50:3000], k=6))
@@ -80,9 +86,11 @@ def main() -> None:
             t2 = time.thread_time()
             sparse = sparse_ranking(snap, query, 50, params)
             t3 = time.thread_time()
-            doc_fuse(snap, [dense, sparse], [2.0, 1.0], 100)
+            lists = dense_feedback(snap, [dense, sparse], [2.0, 1.0], [0], qvec.reshape(1, -1), params)
             t4 = time.thread_time()
-            for key, value in zip(cost, (t1 - t, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            doc_fuse(snap, lists, [2.0, 1.0], 100)
+            t5 = time.thread_time()
+            for key, value in zip(cost, (t1 - t, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
                 cost[key].append(value * 1000)
     total = np.sum([np.asarray(v) for v in cost.values()], axis=0)
     print(f"\n{'stage':<18} {'CPU ms p50':>10} {'p95':>8}")

@@ -59,6 +59,8 @@ async def run_query(
         prf_docs=s.rag_prf_docs,
         prf_terms=s.rag_prf_terms,
         prf_weight=s.rag_prf_weight,
+        dense_prf_docs=s.rag_dense_prf_docs,
+        dense_prf_weight=s.rag_dense_prf_weight,
     )
     return await asyncio.to_thread(_search, models, s, snap, queries, params, do_rerank)
 

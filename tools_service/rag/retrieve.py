@@ -1,7 +1,8 @@
-"""Ranking chunks of one snapshot: dense, BM25, reciprocal rank fusion, cross-encoder.
+"""Ranking chunks of one snapshot: dense, BM25, feedback, reciprocal rank fusion, cross-encoder.
 
 Scores returned to clients (`score`, in [0, 1], best first):
-- one ranked list (dense alone, one query): the cosine similarity;
+- one ranked list (dense alone, one query): the cosine similarity (to the query vector
+  after dense feedback, `dense_feedback`, when that is on);
 - one ranked list (BM25 alone, one query): BM25 divided by the best BM25 of that query;
 - several lists (hybrid and/or multi-query): the RRF score normalised by its maximum,
   sum_l w_l / (k + rank_l) / sum_l w_l / (k + 1), so 1.0 means "first in every list";
@@ -29,7 +30,17 @@ from tools_service.rag.index import search
 from tools_service.rag.sparse import bm25_scores, doc_freqs, tokenize
 from tools_service.rag.store import Snapshot
 
-__all__ = ["Hit", "RetrievalParams", "dense_ranking", "sparse_ranking", "rrf_fuse", "rank", "rerank"]
+__all__ = [
+    "Hit",
+    "RetrievalParams",
+    "dense_ranking",
+    "sparse_ranking",
+    "rrf_fuse",
+    "fuse_rankings",
+    "dense_feedback",
+    "rank",
+    "rerank",
+]
 
 Ranking = list[tuple[int, float]]  # (row, retriever score), best first
 
@@ -48,6 +59,8 @@ class RetrievalParams:
     prf_terms: int = 10
     prf_weight: float = 0.5
     prf_idf: bool = True  # rank feedback terms by P(t|R) * idf (False: RM3's P(t|R) alone)
+    dense_prf_docs: int = 0  # dense feedback: first-pass top documents averaged into the query (0 = off)
+    dense_prf_weight: float = 1.0  # weight of their mean vector against the query vector
 
 
 @dataclass
@@ -165,16 +178,72 @@ def doc_fuse(
     return sorted(scored, key=lambda x: (-x[1], x[0] not in lead))
 
 
-def _similarities(snapshot: Snapshot, rows: np.ndarray, qvecs: np.ndarray) -> np.ndarray:
-    """Best cosine between each row's vector and the query vectors, gathered per segment."""
-    out = np.empty(len(rows), dtype=np.float32)
+def _vectors(snapshot: Snapshot, rows: np.ndarray) -> np.ndarray:
+    """The stored vectors of `rows`, gathered per segment (one fancy index per segment)."""
+    out = np.empty((len(rows), snapshot.dim or 0), dtype=np.float32)
     offsets = np.asarray([v.offset for v in snapshot.views])
     which = np.searchsorted(offsets, rows, side="right") - 1
     for s in np.unique(which):
         view = snapshot.views[int(s)]
         mask = which == s
-        vectors = np.asarray(view.segment.vectors[rows[mask] - view.offset], dtype=np.float32)
-        out[mask] = (vectors @ qvecs.T).max(axis=1)
+        out[mask] = view.segment.vectors[rows[mask] - view.offset]
+    return out
+
+
+def _similarities(snapshot: Snapshot, rows: np.ndarray, qvecs: np.ndarray) -> np.ndarray:
+    """Best cosine between each row's vector and the query vectors."""
+    return (_vectors(snapshot, rows) @ qvecs.T).max(axis=1)  # type: ignore[no-any-return]
+
+
+def fuse_rankings(
+    snapshot: Snapshot, rankings: list[Ranking], weights: list[float], params: RetrievalParams
+) -> Ranking:
+    """The lists as one ranking: a single list keeps its own (normalised) scores, several
+    are fused by RRF at document or chunk level. Shared by the feedback's first pass and
+    the final ranking, so both rank the same way."""
+    if len(rankings) == 1:
+        ranking = rankings[0]
+        top = ranking[0][1] if ranking else 1.0
+        return ranking if params.mode == "dense" else [(r, s / top if top > 0 else 0.0) for r, s in ranking]
+    if params.doc_fusion:
+        return doc_fuse(snapshot, rankings, weights, params.rrf_k)
+    return rrf_fuse(rankings, weights, params.rrf_k)
+
+
+def dense_feedback(
+    snapshot: Snapshot,
+    rankings: list[Ranking],
+    weights: list[float],
+    dense_at: list[int],
+    qvecs: np.ndarray,
+    params: RetrievalParams,
+) -> list[Ranking]:
+    """Rocchio feedback for the dense side, without a second vector search: the first-pass
+    ranking's top `dense_prf_docs` documents (their best chunks, in fused order) are
+    averaged, added to each query vector with weight `dense_prf_weight`, and the dense
+    lists are re-scored over every candidate any list found (dense and BM25 alike), so a
+    BM25-only hit that looks like the top documents gains a dense rank. Cost: one
+    (candidates x dim) product, no FAISS call."""
+    leads: list[int] = []
+    seen: set[str] = set()
+    for row, _ in fuse_rankings(snapshot, rankings, weights, params):
+        doc = snapshot.doc_of(row)
+        if doc not in seen:
+            seen.add(doc)
+            leads.append(row)
+            if len(leads) == params.dense_prf_docs:
+                break
+    if not leads:
+        return rankings
+    centroid = _vectors(snapshot, np.asarray(leads, dtype=np.int64)).mean(axis=0)
+    cand = np.asarray(sorted({row for ranking in rankings for row, _ in ranking}), dtype=np.int64)
+    vectors = _vectors(snapshot, cand)
+    out = list(rankings)
+    for i, qvec in zip(dense_at, qvecs, strict=True):
+        query = qvec + params.dense_prf_weight * centroid
+        scores = vectors @ (query / (np.linalg.norm(query) or 1.0))
+        order = np.argsort(-scores, kind="stable")[: params.candidates]
+        out[i] = [(int(cand[j]), float(scores[j])) for j in order]
     return out
 
 
@@ -182,21 +251,18 @@ def rank(snapshot: Snapshot, queries: list[str], qvecs: np.ndarray, params: Retr
     """Candidates for the queries, best first, before reranking and the top-k cut."""
     rankings: list[Ranking] = []
     weights: list[float] = []
+    dense_at: list[int] = []  # which rankings are dense (one per query)
     for query, qvec in zip(queries, qvecs, strict=True):
         if params.mode in ("hybrid", "dense"):
+            dense_at.append(len(rankings))
             rankings.append(dense_ranking(snapshot, qvec, params.candidates))
             weights.append(params.dense_weight)
         if params.mode in ("hybrid", "sparse"):
             rankings.append(sparse_ranking(snapshot, query, params.candidates, params))
             weights.append(params.sparse_weight)
-    if len(rankings) == 1:
-        ranking = rankings[0]
-        top = ranking[0][1] if ranking else 1.0
-        scored = ranking if params.mode == "dense" else [(r, s / top if top > 0 else 0.0) for r, s in ranking]
-    elif params.doc_fusion:
-        scored = doc_fuse(snapshot, rankings, weights, params.rrf_k)
-    else:
-        scored = rrf_fuse(rankings, weights, params.rrf_k)
+    if params.dense_prf_docs > 0 and dense_at:
+        rankings = dense_feedback(snapshot, rankings, weights, dense_at, qvecs, params)
+    scored = fuse_rankings(snapshot, rankings, weights, params)
     if not scored:
         return []
     rows = np.fromiter((r for r, _ in scored), dtype=np.int64, count=len(scored))
