@@ -191,16 +191,13 @@ class Settings(BaseSettings):
     rag_rerank_top_n: int = 20
     rag_use_multi_query: bool = False
     rag_multi_query_count: int = 3
-    # Quality (docs/rag.md): fuse rankings per document (best chunk per document), index
-    # each chunk with its document's title, expand BM25 queries by pseudo-relevance feedback.
+    # Quality (docs/rag.md): per-document fusion, titled chunks, BM25 and dense feedback.
     rag_doc_fusion: bool = True
     rag_title_chunks: bool = True
     rag_prf_docs: int = 10
     rag_prf_terms: int = 10
     rag_prf_weight: float = 0.7
-    # Dense feedback (Rocchio without a second vector search): the first pass's top documents'
-    # mean vector is added to the query vector and the candidates are re-scored (0 docs = off).
-    rag_dense_prf_docs: int = 5
+    rag_dense_prf_docs: int = 5  # Rocchio: top documents' mean vector added to the query (0 = off)
     rag_dense_prf_weight: float = 1.0
     # Segments: one per upload; `factor` of a size tier merge; this share deleted: rewritten.
     rag_merge_factor: int = 8
