@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -29,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from gateway import pct, start, throughput, timed, wait_up  # noqa: E402
+from gateway import pct, platform_env, start, throughput, timed, wait_up  # noqa: E402
 
 from tests.pg import postgres_server  # noqa: E402
 from tests.servers import free_port  # noqa: E402
@@ -90,16 +89,7 @@ def main() -> None:
     llm_port = free_port()
     rows: list[tuple[str, float, float, int]] = []
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "LLM_BACKEND": "openai",
-            "OPENAI_API_KEY": "x",
-            "OPENAI_BASE_URL": f"http://127.0.0.1:{llm_port}/v1",
-            "DEFAULT_AGENT": "chat",
-            "LOG_LEVEL": "WARNING",
-            "TOOLS_URL": "http://127.0.0.1:9",
-        }
+        env = platform_env(tmp, llm_port, PYTHONPATH=str(ROOT))  # each run sets its own DATA_DIR
         llm = start([sys.executable, "-m", "tests.scripted_llm", "--port", str(llm_port)], env)
         stack.callback(llm.terminate)
         wait_up(f"http://127.0.0.1:{llm_port}/v1/models", llm)

@@ -78,10 +78,6 @@ class SparseSegment:
     def n_rows(self) -> int:
         return int(self.lengths.shape[0])
 
-    def df(self, term: str) -> int:
-        col = self.vocab.get(term)
-        return 0 if col is None else int(self.indptr[col + 1] - self.indptr[col])
-
     def norm(self, avgdl: float) -> np.ndarray:
         cached = self._norms.get(avgdl)
         if cached is None:
