@@ -26,9 +26,20 @@ from starlette.routing import Route
 
 from tests.servers import serve_app
 
-__all__ = ["Reply", "ScriptedLLM", "scripted_llm", "tool_call"]
+__all__ = ["Reply", "ScriptedLLM", "scripted_llm", "tool_call", "WEATHER"]
 
 MODEL = "scripted-model"
+
+
+# A client-side function tool, as the OpenAI SDK sends it (client-tools and pass-through tests).
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
 
 
 def tool_call(name: str, args: dict[str, Any], call_id: str | None = None) -> dict[str, Any]:

@@ -1,23 +1,41 @@
-"""Serve an ASGI app with uvicorn over real HTTP, in a background thread, for tests."""
+"""Serve an ASGI app with uvicorn over real HTTP, in a background thread, for tests; wait
+for an app started as a process to answer."""
 
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import uvicorn
 
-__all__ = ["serve_app", "free_port"]
+__all__ = ["serve_app", "free_port", "wait_healthy"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def wait_healthy(base: str, proc: subprocess.Popen[Any], what: str, timeout: float = 120) -> None:
+    """Wait until the app started as `proc` answers 200 on `base`/health. `timeout` is a
+    hang guard, not a speed requirement; the process dying first fails at once."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, f"{what} exited during start-up"
+        try:
+            if httpx.get(base + "/health", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, f"{what} did not come up"
+        time.sleep(0.2)
 
 
 @contextmanager

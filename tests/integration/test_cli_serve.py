@@ -14,7 +14,7 @@ import httpx
 import openai
 
 from tests.scripted_llm import ScriptedLLM
-from tests.servers import free_port
+from tests.servers import free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,16 +50,7 @@ def test_serve_starts_both_apps_and_stops_cleanly(data_dir: Path, llm_server: Sc
     )
     base = f"http://127.0.0.1:{main_port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, "llm-api serve exited during start-up"
-            try:
-                if httpx.get(base + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the main app did not come up"
-            time.sleep(0.3)
+        wait_healthy(base, proc, "llm-api serve", timeout=90)
         health = httpx.get(base + "/health").json()
         assert health["tools"]["reachable"] is True
         token = httpx.post(base + "/api/auth/login", json={"username": "admin", "password": "administrator"})

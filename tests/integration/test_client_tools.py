@@ -18,16 +18,8 @@ import openai
 import pytest
 
 from tests.integration.conftest import Platform, serve_platform
-from tests.scripted_llm import Reply, scripted_llm, tool_call
+from tests.scripted_llm import WEATHER, Reply, scripted_llm, tool_call
 
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather in a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
-}
 ASK = {"role": "user", "content": "What is the weather in Oslo?"}
 
 

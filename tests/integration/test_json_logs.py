@@ -15,14 +15,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from tests.scripted_llm import ScriptedLLM
-from tests.servers import free_port
+from tests.servers import free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,16 +52,7 @@ def test_warnings_are_json_log_records(data_dir: Path, llm_server: ScriptedLLM) 
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, "llm-api main exited during start-up"
-            try:
-                if httpx.get(base + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the main app did not come up"
-            time.sleep(0.3)
+        wait_healthy(base, proc, "llm-api main", timeout=90)
         token = httpx.post(base + "/api/auth/login", json={"username": "admin", "password": "administrator"})
         headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
         body = {"model": "plan_execute", "messages": [{"role": "user", "content": "Plan a picnic"}]}

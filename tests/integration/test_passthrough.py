@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from tests.integration.conftest import Platform, serve_platform
-from tests.scripted_llm import Reply, ScriptedLLM, scripted_llm, tool_call
+from tests.scripted_llm import WEATHER, Reply, ScriptedLLM, scripted_llm, tool_call
 
 MODEL = "scripted-model"
 
@@ -37,16 +37,6 @@ def p(shared: Platform) -> Platform:
 
 def client(p: Platform) -> openai.OpenAI:
     return openai.OpenAI(base_url=p.v1, api_key=p.token, max_retries=0)
-
-
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather in a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
-}
 
 
 @pytest.mark.parametrize("stream", [False, True])

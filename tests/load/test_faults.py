@@ -15,7 +15,7 @@ import httpx
 
 from tests.integration.conftest import Platform, serve_platform
 from tests.scripted_llm import Reply, ScriptedLLM, tool_call
-from tests.servers import free_port
+from tests.servers import free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,19 +73,6 @@ def _main_app(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
 
 
-def _wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 120  # a hang guard, not a speed requirement
-    while True:
-        assert proc.poll() is None, "the main app exited"
-        try:
-            if httpx.get(url + "/health", timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-
-
 def test_main_app_killed_mid_run_keeps_earlier_turns_and_drops_the_interrupted_one(
     data_dir: Path, llm_server: ScriptedLLM
 ) -> None:
@@ -94,7 +81,7 @@ def test_main_app_killed_mid_run_keeps_earlier_turns_and_drops_the_interrupted_o
     url = f"http://127.0.0.1:{port}"
     proc = _main_app(env, port)
     try:
-        _wait_up(url, proc)
+        wait_healthy(url, proc, "the main app")
         token = httpx.post(url + "/api/auth/login", json={"username": "admin", "password": "administrator"}, timeout=60)
         headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
 
@@ -120,7 +107,7 @@ def test_main_app_killed_mid_run_keeps_earlier_turns_and_drops_the_interrupted_o
             proc.wait(30)
             pending.close()
         proc = _main_app(env, port)
-        _wait_up(url, proc)
+        wait_healthy(url, proc, "the main app")
         assert _history(url, headers, "kill") == [("user", "one"), ("assistant", "echo: one")]
         assert turn("three").status_code == 200
         assert _history(url, headers, "kill") == [
@@ -146,7 +133,7 @@ def test_a_full_disk_is_a_clear_503_and_leaves_sessions_whole(tmp_path: Path, ll
     bwrap = ["bwrap", "--dev-bind", "/", "/", "--size", str(4 * 1024 * 1024), "--tmpfs", str(data), "--"]
     proc = subprocess.Popen(bwrap + uvicorn, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
     try:
-        _wait_up(url, proc)
+        wait_healthy(url, proc, "the main app")
         token = httpx.post(url + "/api/auth/login", json={"username": "admin", "password": "administrator"}, timeout=60)
         headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
         big = "x" * 400_000
