@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from tools_service.rag.index import search
-from tools_service.rag.sparse import bm25_scores, doc_freqs, tokenize
+from tools_service.rag.sparse import bm25_scores, doc_freqs, idf, tokenize
 from tools_service.rag.store import Snapshot
 
 __all__ = [
@@ -115,11 +115,10 @@ def _feedback_query(
         for term, count in Counter(terms).items():
             model[term] = model.get(term, 0.0) + (s / total) * count / max(1, len(terms))
     if params.prf_idf:  # prefer discriminative terms (and their short posting lists)
-        n = max(1, snapshot.n_rows)
         terms = list(model)
         dfs = doc_freqs([v.segment.sparse for v in snapshot.views], terms)
-        for term, df in zip(terms, dfs.tolist(), strict=True):
-            model[term] *= math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        for term, weight in zip(terms, idf(max(1, snapshot.n_rows), dfs).tolist(), strict=True):
+            model[term] *= weight
     kept = dict(sorted(model.items(), key=lambda x: -x[1])[: params.prf_terms])
     norm_q, norm_f = sum(query.values()) or 1.0, sum(kept.values()) or 1.0
     out = {t: (1 - params.prf_weight) * w / norm_q for t, w in query.items()}

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from bm25s.stopwords import STOPWORDS_EN
 
-__all__ = ["SparseSegment", "build", "merge", "load", "save", "bm25_scores", "doc_freqs", "tokenize", "K1", "B"]
+__all__ = ["SparseSegment", "build", "merge", "load", "save", "bm25_scores", "doc_freqs", "idf", "tokenize", "K1", "B"]
 
 K1 = 1.2
 B = 0.75
@@ -98,6 +98,11 @@ def doc_freqs(segments: Sequence[SparseSegment], terms: Sequence[str]) -> np.nda
         found = cols >= 0
         out[found] += seg.indptr[cols[found] + 1] - seg.indptr[cols[found]]
     return out
+
+
+def idf(n_total: int, dfs: np.ndarray) -> np.ndarray:
+    """Lucene's BM25 IDF for document frequencies `dfs` in a collection of `n_total` rows."""
+    return np.log(1.0 + (n_total - dfs + 0.5) / (dfs + 0.5))  # type: ignore[no-any-return]
 
 
 def _from_triplets(
@@ -179,21 +184,20 @@ def bm25_scores(
     with IDF and average length taken over all `segments` (Lucene's IDF formula)."""
     terms = list(query)
     dfs = doc_freqs(segments, terms)
-    idf = {
-        t: float(np.log(1.0 + (n_total - d + 0.5) / (d + 0.5))) for t, d in zip(terms, dfs.tolist(), strict=True) if d
-    }
+    weights = idf(n_total, dfs).tolist()
+    idfs = {t: w for t, d, w in zip(terms, dfs.tolist(), weights, strict=True) if d}
     out: list[np.ndarray | None] = []
     for seg in segments:
         scores: np.ndarray | None = None
         norm = seg.norm(avgdl)
         for term, weight in query.items():
             col = seg.vocab.get(term)
-            if col is None or term not in idf:
+            if col is None or term not in idfs:
                 continue
             lo, hi = seg.indptr[col], seg.indptr[col + 1]
             rows, tf = seg.rows[lo:hi], seg.tf[lo:hi]
             if scores is None:
                 scores = np.zeros(seg.n_rows, dtype=np.float32)
-            scores[rows] += (weight * idf[term]) * tf * (K1 + 1.0) / (tf + norm[rows])
+            scores[rows] += (weight * idfs[term]) * tf * (K1 + 1.0) / (tf + norm[rows])
         out.append(scores)
     return out
