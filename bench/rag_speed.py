@@ -147,22 +147,25 @@ def cpu_s(proc: subprocess.Popen[bytes]) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def memory_mb(proc: subprocess.Popen[bytes]) -> dict[str, float]:
+    """The process's memory lines from /proc (VmRSS, VmHWM, RssAnon, RssFile, ...) in MB."""
+    out = {}
+    for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if value.strip().endswith("kB"):
+            out[key] = int(value.split()[0]) / 1024
+    return out
+
+
 def rss_detail(proc: subprocess.Popen[bytes]) -> str:
     """RSS split into anonymous (heap, FAISS) and file-backed (memory-mapped vectors,
     which the kernel can drop and re-read) memory."""
-    fields = {}
-    for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
-        if line.startswith(("RssAnon:", "RssFile:", "VmHWM:")):
-            key, value = line.split(":", 1)
-            fields[key] = f"{int(value.split()[0]) / 1024:.0f} MB"
-    return ", ".join(f"{k} {v}" for k, v in fields.items())
+    mem = memory_mb(proc)
+    return ", ".join(f"{k} {mem[k]:.0f} MB" for k in ("VmHWM", "RssAnon", "RssFile") if k in mem)
 
 
 def rss_mb(proc: subprocess.Popen[bytes]) -> float:
-    for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    return memory_mb(proc).get("VmRSS", float("nan"))
 
 
 def main() -> None:
