@@ -22,6 +22,7 @@ from langchain_openai import ChatOpenAI
 
 from core.http import async_client
 from core.llm_errors import CompletionGuard, IncompleteAnswer, llm_error_to_api_error
+from core.openai_stream import LeanStream
 from core.repetition import RepetitionGuard
 from settings import Settings
 
@@ -45,8 +46,8 @@ log = logging.getLogger(__name__)
 EMBEDDED_ALIAS = "smollm2-135m-instruct"
 
 
-class _GuardedChatOpenAI(RepetitionGuard, ChatOpenAI):
-    """ChatOpenAI that stops a looping stream (core.repetition)."""
+class _GuardedChatOpenAI(RepetitionGuard, LeanStream, ChatOpenAI):
+    """ChatOpenAI that stops a looping stream (core.repetition), streamed on httpx (core.openai_stream)."""
 
 
 @dataclass
@@ -210,8 +211,7 @@ def build_chat_model(info: BackendInfo, settings: Settings) -> BaseChatModel:
             num_predict=max_tokens,
             client_kwargs={"timeout": settings.llm_timeout},
         )
-    # Our own HTTP client, not langchain-openai's process-wide cached one: that one is bound to
-    # the event loop that first used it, and each app (each test, each worker) has its own loop.
+    # Our own HTTP client, not langchain-openai's process-wide one (bound to the first event loop).
     return _GuardedChatOpenAI(
         http_async_client=async_client(
             timeout=settings.llm_timeout,

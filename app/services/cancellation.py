@@ -10,11 +10,12 @@ one indexed query per interval, and only while this process has runs.
 The runner calls `started`/`ended` synchronously (no await inside its run task, so a
 cancel can never land between them). Lease writes are batched: the poll loop writes the
 leases of runs started since its last round and drops those of runs that ended, in one
-transaction. A run that ends within one poll interval (most chat turns) never touches the
-database for its lease: the writes had cost more CPU than the rest of a turn's bookkeeping.
-The price: another process sees a run only once its lease is written, so a cancel or a
-delete that finds no lease waits one interval and looks again before it concludes that
-nothing runs.
+transaction; a round writes only runs that were already running at the round before, so a
+run shorter than one poll interval (most chat turns) never touches the database for its
+lease: the writes had cost more CPU than the rest of a turn's bookkeeping. The price:
+another process sees a run only once its lease is written (within two intervals of its
+start), so a cancel or a delete that finds no lease waits two intervals and looks again
+before it concludes that nothing runs.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class Cancellation:
         self.draining = False
         self._mine: dict[str, str] = {}  # thread id -> run id, runs of this process
         self._unwritten: dict[str, str] = {}  # runs whose lease is not in the database yet
+        self._seen: dict[str, str] = {}  # unwritten runs the last round saw: the next one writes them
         self._written: dict[str, str] = {}  # runs whose lease is written (or being written)
         self._to_drop: list[tuple[str, str]] = []  # leases of ended runs, to delete
         self._flush_lock = asyncio.Lock()
@@ -102,12 +104,18 @@ class Cancellation:
         stmt = dialect.insert(table).values(**values)
         return stmt.on_conflict_do_update(index_elements=["thread_id"], set_=values)
 
-    async def flush(self) -> None:
-        """Write the leases of new runs and drop those of ended ones, in one transaction."""
+    async def flush(self, *, aged_only: bool = False) -> None:
+        """Write the leases of new runs and drop those of ended ones, in one transaction.
+        `aged_only` (the poll loop): write only runs the previous round already saw."""
         async with self._flush_lock:
-            if not self._unwritten and not self._to_drop:
+            if aged_only:
+                writes = {t: r for t, r in self._unwritten.items() if self._seen.get(t) == r}
+                self._unwritten = {t: r for t, r in self._unwritten.items() if t not in writes}
+                self._seen = dict(self._unwritten)
+            else:
+                writes, self._unwritten = self._unwritten, {}
+            if not writes and not self._to_drop:
                 return
-            writes, self._unwritten = self._unwritten, {}
             drops, self._to_drop = self._to_drop, []
             self._written.update(writes)  # a run ending from here on queues its drop
             try:
@@ -133,12 +141,14 @@ class Cancellation:
                     if self._written.get(thread_id) == run_id:
                         del self._written[thread_id]
                         self._unwritten.setdefault(thread_id, run_id)
+                        self._seen[thread_id] = run_id  # aged already: the next round writes it
                 self._to_drop[:0] = drops
                 raise
 
     async def one_round(self) -> None:
-        """Wait out one poll interval of the other processes (tests wait for an event)."""
-        await asyncio.sleep(self.poll)
+        """Wait until another process has written the lease of a run it had when we first
+        looked: two of its poll intervals (tests wait for an event)."""
+        await asyncio.sleep(2 * self.poll)
 
     # -- called by the routes ------------------------------------------------------------
     async def _lease(self, thread_id: str) -> RunLease | None:
@@ -159,7 +169,7 @@ class Cancellation:
         if self.runner.is_running(thread_id):
             return False  # already being cancelled here
         lease = await self._lease(thread_id)
-        if lease is None:  # a run elsewhere writes its lease within one poll interval
+        if lease is None:  # a run elsewhere writes its lease within two poll intervals
             await self.one_round()
             if self.runner.cancel(thread_id):
                 return True
@@ -210,7 +220,7 @@ class Cancellation:
         while True:
             await asyncio.sleep(self.poll)
             try:
-                await self.flush()
+                await self.flush(aged_only=True)
                 await self.tick()
                 if time.monotonic() - renewed > self.lease_ttl / 3:
                     await self._renew()

@@ -54,6 +54,37 @@ async def test_leases_are_batched_and_a_short_run_writes_none(data_dir: Path) ->
         await db.close()
 
 
+async def test_a_round_writes_only_runs_the_round_before_saw(data_dir: Path) -> None:
+    """The poll loop's rounds: a run shorter than one interval writes nothing, whenever it
+    falls between two rounds; one still running at the second round is written then."""
+    db = Database(make_settings(data_dir))
+    await db.init()
+    statements: list[str] = []
+
+    def count(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    owner = Cancellation(db, Runner({}, "test"), poll=0.01)
+    try:
+        owner.started("short")
+        await owner.flush(aged_only=True)  # a round falls inside the short run
+        owner.ended("short")
+        await owner.flush(aged_only=True)
+        assert statements == []  # never written, so nothing to drop either
+
+        owner.started("long")
+        await owner.flush(aged_only=True)  # the round after its start: seen, not written
+        assert await _leases(db) == {}
+        await owner.flush(aged_only=True)  # the next round: it has run a whole interval
+        assert await _leases(db) == {"long": owner._mine["long"]}
+        owner.ended("long")
+        await owner.flush(aged_only=True)
+        assert await _leases(db) == {}
+    finally:
+        await db.close()
+
+
 async def test_a_cancel_from_another_process_waits_one_round_for_a_new_run(data_dir: Path) -> None:
     db = Database(make_settings(data_dir))
     await db.init()
