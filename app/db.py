@@ -10,8 +10,10 @@ import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.util import await_
 from sqlmodel import Field, SQLModel, select
@@ -21,21 +23,9 @@ from core.security import hash_password
 from settings import Settings
 
 __all__ = [
-    "User",
-    "ChatSession",
-    "AppSetting",
-    "LoginThrottle",
-    "IdempotencyRecord",
-    "ConversationHash",
-    "ResponseRecord",
-    "TranscriptRow",
-    "TranscriptState",
-    "ApiKey",
-    "RunLease",
-    "RunCancel",
-    "Database",
-    "async_url",
-    "utcnow",
+    *("User", "ChatSession", "AppSetting", "LoginThrottle", "IdempotencyRecord", "ConversationHash"),
+    *("ResponseRecord", "TranscriptRow", "TranscriptState", "ApiKey", "RunLease", "RunCancel"),
+    *("Database", "async_url", "insert_into", "utcnow"),
 ]
 
 log = logging.getLogger(__name__)
@@ -271,6 +261,9 @@ class Database:
     def session(self) -> AsyncSession:
         return self.sessionmaker()
 
+    def insert(self, table: Any) -> Any:
+        return insert_into(self.engine.dialect.name, table)
+
     def read_session(self) -> AsyncSession:
         """For reads only (on SQLite each statement is its own snapshot: no BEGIN, no lock)."""
         return self.read_sessionmaker()
@@ -279,6 +272,11 @@ class Database:
         await self.engine.dispose()
         if self.reader is not self.engine:
             await self.reader.dispose()
+
+
+def insert_into(dialect: str, table: Any) -> Any:
+    """`INSERT` with `ON CONFLICT` clauses: one statement for an upsert, no read first."""
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
 
 
 def _sqlite_begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]

@@ -124,13 +124,15 @@ class LeanStream:
         except openai.APIError as exc:
             lc_openai._handle_openai_api_error(exc)
             raise
+        done = False  # after `[DONE]` the rest is read, not cut: the connection goes back to the pool
         try:
             async for line in response.aiter_lines():
                 data = _sse_data(line)
-                if data is None or not data:
+                if done or not data:
                     continue
                 if data == "[DONE]":
-                    break
+                    done = True
+                    continue
                 chunk = json.loads(data)
                 if isinstance(chunk, dict) and chunk.get("error"):
                     error = chunk["error"]

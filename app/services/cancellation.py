@@ -29,7 +29,6 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from sqlalchemy import delete, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
 from app.db import Database, RunCancel, RunLease
@@ -100,8 +99,7 @@ class Cancellation:
             log.warning("run leases not updated", exc_info=True)
 
     def _upsert(self, table: Any, values: dict[str, Any]) -> Any:
-        dialect = postgresql if self.db.engine.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(table).values(**values)
+        stmt = self.db.insert(table).values(**values)
         return stmt.on_conflict_do_update(index_elements=["thread_id"], set_=values)
 
     async def flush(self, *, aged_only: bool = False) -> None:

@@ -19,11 +19,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import ChatSession, ConversationHash
+from app.db import ChatSession, ConversationHash, insert_into, utcnow
 from app.schemas.openai import ChatMessageIn
 
 __all__ = ["ConversationHash", "visible", "history_hash", "find_session", "remember"]
@@ -100,5 +99,7 @@ async def remember(
     """Record the conversation as it stands after this turn (the caller commits)."""
     ids = [str(c.get("id")) for c in tool_calls]
     digest = history_hash([*visible(messages), ("assistant", _clean(answer) + _calls(ids))])
-    await db.exec(delete(ConversationHash).where(col(ConversationHash.thread_id) == thread_id))
-    db.add(ConversationHash(thread_id=thread_id, user_id=user_id, session_id=session_id, digest=digest))
+    values: dict[str, Any] = {"thread_id": thread_id, "user_id": user_id, "session_id": session_id}
+    values.update(digest=digest, updated_at=utcnow())
+    stmt = insert_into(db.get_bind().dialect.name, ConversationHash).values(**values)  # one statement, no ORM flush
+    await db.exec(stmt.on_conflict_do_update(index_elements=["thread_id"], set_=values))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from sqlmodel import func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import ChatSession, utcnow
+from app.db import ChatSession, insert_into, utcnow
 
 if TYPE_CHECKING:
     from app.services.container import Services
@@ -62,12 +62,10 @@ async def get_session(db: AsyncSession, user_id: str, session_id: str) -> ChatSe
     return await db.get(ChatSession, thread_id_for(user_id, session_id))
 
 
-async def open_session(db: AsyncSession, user_id: str, session_id: str, agent: str, first_text: str) -> ChatSession:
-    """The caller's session, created on first use. Another user's session of the same id
-    is a different row, so it is neither readable nor writable from here."""
-    found = await get_session(db, user_id, session_id)
-    if found is not None:
-        return found
+async def open_session(db: AsyncSession, user_id: str, session_id: str, agent: str, first_text: str) -> None:
+    """The caller's session, created on first use and committed; an existing one is left as
+    it is. One statement, no read first (this runs on every turn that names a new session).
+    Another user's session of the same id is a different row: neither readable nor writable."""
     row = ChatSession(
         thread_id=thread_id_for(user_id, session_id),
         session_id=session_id,
@@ -75,16 +73,9 @@ async def open_session(db: AsyncSession, user_id: str, session_id: str, agent: s
         agent=agent,
         title=title_from(first_text),
     )
-    db.add(row)
-    try:
-        await db.commit()
-    except Exception:  # created concurrently by another request of the same user
-        await db.rollback()
-        existing = await get_session(db, user_id, session_id)
-        if existing is None:
-            raise
-        return existing
-    return row  # expire_on_commit is off: the row's fields are still loaded
+    stmt = insert_into(db.get_bind().dialect.name, ChatSession).values(**row.model_dump())
+    await db.exec(stmt.on_conflict_do_nothing(index_elements=["thread_id"]))
+    await db.commit()
 
 
 async def record_turn(db: AsyncSession, thread_id: str, agent: str, message_count: int) -> None:
