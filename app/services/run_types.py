@@ -27,6 +27,11 @@ class RunRequest:
     on_commit: Callable[[RunResult], Awaitable[None]] | None = None
     # Runs after a failed or cancelled turn has been rolled back (e.g. to release its key).
     on_failure: Callable[[], Awaitable[None]] | None = None
+    # False when the caller takes the whole answer at once: the model's tokens are then not
+    # streamed through the graph (LangGraph's `messages` mode costs CPU on every chunk).
+    stream_tokens: bool = True
+    # A thread just created (its session row inserted by this request): nothing to read back.
+    new_thread: bool = False
 
 
 class RunLifecycle(Protocol):

@@ -113,10 +113,14 @@ class Runner:
             committed = False
             result = RunResult()
             try:
-                # Two stores, read at once: the checkpoint and the archive's index.
-                stored, archived = await asyncio.gather(
-                    _messages(graph, config),
-                    self.archive.state(thread_id) if self.archive is not None else _none(),
+                # Two stores, read at once: the checkpoint and the archive's index (a new thread has neither).
+                stored, archived = (
+                    ([], None)
+                    if req.new_thread
+                    else await asyncio.gather(
+                        _messages(graph, config),
+                        self.archive.state(thread_id) if self.archive is not None else _none(),
+                    )
                 )
                 pre_ids = {m.id for m in stored if m.id}
                 # The caller's results for the client tool calls this session paused for: a resume.
@@ -182,7 +186,7 @@ class Runner:
             graph_input,
             run_config,
             context=req.context,
-            stream_mode=["messages", "custom", "values"],
+            stream_mode=["messages", "custom", "values"] if req.stream_tokens else ["custom", "values"],
             subgraphs=True,
             durability="exit",
         ):

@@ -62,10 +62,11 @@ async def get_session(db: AsyncSession, user_id: str, session_id: str) -> ChatSe
     return await db.get(ChatSession, thread_id_for(user_id, session_id))
 
 
-async def open_session(db: AsyncSession, user_id: str, session_id: str, agent: str, first_text: str) -> None:
+async def open_session(db: AsyncSession, user_id: str, session_id: str, agent: str, first_text: str) -> bool:
     """The caller's session, created on first use and committed; an existing one is left as
     it is. One statement, no read first (this runs on every turn that names a new session).
-    Another user's session of the same id is a different row: neither readable nor writable."""
+    True when it was created. Another user's session of the same id is a different row:
+    neither readable nor writable from here."""
     row = ChatSession(
         thread_id=thread_id_for(user_id, session_id),
         session_id=session_id,
@@ -74,8 +75,9 @@ async def open_session(db: AsyncSession, user_id: str, session_id: str, agent: s
         title=title_from(first_text),
     )
     stmt = insert_into(db.get_bind().dialect.name, ChatSession).values(**row.model_dump())
-    await db.exec(stmt.on_conflict_do_nothing(index_elements=["thread_id"]))
+    created = (await db.exec(stmt.on_conflict_do_nothing(index_elements=["thread_id"]))).rowcount == 1
     await db.commit()
+    return created
 
 
 async def record_turn(db: AsyncSession, thread_id: str, agent: str, message_count: int) -> None:

@@ -90,6 +90,7 @@ async def prepare_turn(
     )
     # A front end's housekeeping prompt (Open WebUI's title/tags/follow-ups) goes to `chat` in a
     # throwaway thread, whatever agent or chat id it names: it must not enter the conversation.
+    created = False  # whether this request made the session (so there is nothing stored to read)
     if auxiliary:
         turn.agent, turn.ephemeral = "chat", True
         turn.thread_id = sessions.thread_id_for(user.id, f"aux-{sessions.new_session_id()}")
@@ -116,7 +117,7 @@ async def prepare_turn(
                     exists = await sessions.get_session(db, user.id, session_id) is not None
             if not exists:
                 async with services.db.session() as db:
-                    await sessions.open_session(db, user.id, session_id, agent, first_user)
+                    created = await sessions.open_session(db, user.id, session_id, agent, first_user)
         except BaseException:
             await release(services, turn)
             raise
@@ -132,7 +133,13 @@ async def prepare_turn(
         client_tools=list(body.tools or []),
         tool_choice=body.tool_choice,
     )
-    turn.run = RunRequest(agent=turn.agent, messages=body.messages, context=context)
+    turn.run = RunRequest(
+        agent=turn.agent,
+        messages=body.messages,
+        context=context,
+        stream_tokens=bool(body.stream),
+        new_thread=created or turn.ephemeral,
+    )
     if not turn.ephemeral:
         turn.run.on_commit = lambda result: _commit(services, turn, result)
         turn.run.on_failure = lambda: release(services, turn)

@@ -207,6 +207,8 @@ async def attach_files(services: Services, user: User, session_id: str, files: l
     file in the session, for the agent's prompt. With no files, just the description."""
     settings = services.settings
     folder = uploads_dir(settings.data_dir, user.id, session_id)
+    if not files:  # most turns: no quota to check, nothing to stage (one trip off the loop)
+        return await asyncio.to_thread(_read_descriptions, folder)
     if len(files) > MAX_FILES:
         raise APIError(400, f"at most {MAX_FILES} files per request", param="files", code="too_many_files")
     limit, limit_mb = settings.max_file_size_bytes, settings.max_file_size_mb

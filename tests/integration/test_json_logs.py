@@ -55,9 +55,12 @@ def test_warnings_are_json_log_records(data_dir: Path, llm_server: ScriptedLLM) 
         wait_healthy(base, proc, "llm-api main", timeout=90)
         token = httpx.post(base + "/api/auth/login", json={"username": "admin", "password": "administrator"})
         headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
-        body = {"model": "plan_execute", "messages": [{"role": "user", "content": "Plan a picnic"}]}
+        # Streamed: the structured calls then stream through langchain-openai's SDK path,
+        # which raises the warning below (a non-streaming turn makes them without streaming).
+        body = {"model": "plan_execute", "messages": [{"role": "user", "content": "Plan a picnic"}], "stream": True}
         resp = httpx.post(base + "/v1/chat/completions", json=body, headers=headers, timeout=120)
         assert resp.status_code == 200, resp.text
+        assert "data: [DONE]" in resp.text, resp.text
         assert any(r.get("response_format") for r in llm_server.requests)  # structured output was used
     finally:
         proc.send_signal(signal.SIGINT)
