@@ -52,7 +52,8 @@ async def _chat_request(
     if body.tools:
         raise APIError(400, "tools are not supported on /v1/responses; use /v1/chat/completions", param="tools")
     messages = responses.to_messages(body.input, body.instructions)
-    data: dict[str, Any] = {"model": body.model, "messages": messages}
+    # `stream` too: an agent streams the model's tokens only for a streaming caller.
+    data: dict[str, Any] = {"model": body.model, "messages": messages, "stream": body.stream}
     for ours, theirs in (("max_tokens", "max_output_tokens"), ("temperature", "temperature"), ("top_p", "top_p")):
         if getattr(body, theirs) is not None:
             data[ours] = getattr(body, theirs)
