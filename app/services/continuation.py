@@ -14,6 +14,7 @@ migration is needed); a deleted session's row is ignored (the lookup joins `chat
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -101,5 +102,12 @@ async def remember(
     digest = history_hash([*visible(messages), ("assistant", _clean(answer) + _calls(ids))])
     values: dict[str, Any] = {"thread_id": thread_id, "user_id": user_id, "session_id": session_id}
     values.update(digest=digest, updated_at=utcnow())
-    stmt = insert_into(db.get_bind().dialect.name, ConversationHash).values(**values)  # one statement, no ORM flush
-    await db.exec(stmt.on_conflict_do_update(index_elements=["thread_id"], set_=values))
+    await db.exec(_remember_statement(db.get_bind().dialect.name), params=values)  # one statement, no ORM flush
+
+
+@functools.cache
+def _remember_statement(dialect: str) -> Any:
+    """The upsert, built once and run with parameters (building it cost more than running it)."""
+    stmt = insert_into(dialect, ConversationHash.__table__)  # type: ignore[attr-defined]
+    kept = ("user_id", "session_id", "digest", "updated_at")
+    return stmt.on_conflict_do_update(index_elements=["thread_id"], set_={c: stmt.excluded[c] for c in kept})

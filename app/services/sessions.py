@@ -7,13 +7,16 @@ this table is what listing, ownership checks and titles need without reading che
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import shutil
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlmodel import func, select, update
+from sqlalchemy import bindparam
+from sqlalchemy import update as sa_update
+from sqlmodel import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import ChatSession, insert_into, utcnow
@@ -62,20 +65,35 @@ async def get_session(db: AsyncSession, user_id: str, session_id: str) -> ChatSe
     return await db.get(ChatSession, thread_id_for(user_id, session_id))
 
 
+@functools.cache
+def _open_statement(dialect: str) -> Any:
+    """Built once and run with parameters: building it (and a row object) cost more CPU than running it."""
+    return insert_into(dialect, ChatSession.__table__).on_conflict_do_nothing(index_elements=["thread_id"])  # type: ignore[attr-defined]
+
+
+@functools.cache
+def _turn_statement() -> Any:
+    table = ChatSession.__table__.c  # type: ignore[attr-defined]
+    return (
+        sa_update(ChatSession.__table__)  # type: ignore[attr-defined]
+        .where(table.thread_id == bindparam("tid"))
+        .values(agent=bindparam("new_agent"), message_count=bindparam("count"), updated_at=bindparam("now"))
+    )
+
+
 async def open_session(db: AsyncSession, user_id: str, session_id: str, agent: str, first_text: str) -> bool:
     """The caller's session, created on first use and committed; an existing one is left as
     it is. One statement, no read first (this runs on every turn that names a new session).
     True when it was created. Another user's session of the same id is a different row:
     neither readable nor writable from here."""
-    row = ChatSession(
-        thread_id=thread_id_for(user_id, session_id),
-        session_id=session_id,
-        user_id=user_id,
-        agent=agent,
-        title=title_from(first_text),
-    )
-    stmt = insert_into(db.get_bind().dialect.name, ChatSession).values(**row.model_dump())
-    created = (await db.exec(stmt.on_conflict_do_nothing(index_elements=["thread_id"]))).rowcount == 1
+    now = utcnow()
+    row: dict[str, Any] = {
+        "thread_id": thread_id_for(user_id, session_id),
+        "session_id": session_id,
+        "user_id": user_id,
+    }
+    row.update(agent=agent, title=title_from(first_text), created_at=now, updated_at=now, message_count=0)
+    created = (await db.exec(_open_statement(db.get_bind().dialect.name), params=row)).rowcount == 1
     await db.commit()
     return created
 
@@ -83,11 +101,8 @@ async def open_session(db: AsyncSession, user_id: str, session_id: str, agent: s
 async def record_turn(db: AsyncSession, thread_id: str, agent: str, message_count: int) -> None:
     """One UPDATE, no read first: this runs on every chat turn. The caller commits (with
     the turn's idempotency record, in one transaction)."""
-    await db.exec(
-        update(ChatSession)
-        .where(ChatSession.thread_id == thread_id)  # type: ignore[arg-type]
-        .values(agent=agent, message_count=message_count, updated_at=utcnow())
-    )
+    params = {"tid": thread_id, "new_agent": agent, "count": message_count, "now": utcnow()}
+    await db.exec(_turn_statement(), params=params)
 
 
 async def list_sessions(db: AsyncSession, user_id: str, *, limit: int = 50, offset: int = 0) -> list[ChatSession]:
