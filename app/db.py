@@ -261,9 +261,6 @@ class Database:
     def session(self) -> AsyncSession:
         return self.sessionmaker()
 
-    def insert(self, table: Any) -> Any:
-        return insert_into(self.engine.dialect.name, table)
-
     def read_session(self) -> AsyncSession:
         """For reads only (on SQLite each statement is its own snapshot: no BEGIN, no lock)."""
         return self.read_sessionmaker()

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import delete, update
 from sqlmodel import col, select
 
-from app.db import Database, RunCancel, RunLease
+from app.db import Database, RunCancel, RunLease, insert_into
 from app.services.runner import Runner
 from core import metrics
 
@@ -99,7 +99,7 @@ class Cancellation:
             log.warning("run leases not updated", exc_info=True)
 
     def _upsert(self, table: Any, values: dict[str, Any]) -> Any:
-        stmt = self.db.insert(table).values(**values)
+        stmt = insert_into(self.db.engine.dialect.name, table).values(**values)
         return stmt.on_conflict_do_update(index_elements=["thread_id"], set_=values)
 
     async def flush(self, *, aged_only: bool = False) -> None:

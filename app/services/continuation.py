@@ -100,8 +100,13 @@ async def remember(
     """Record the conversation as it stands after this turn (the caller commits)."""
     ids = [str(c.get("id")) for c in tool_calls]
     digest = history_hash([*visible(messages), ("assistant", _clean(answer) + _calls(ids))])
-    values: dict[str, Any] = {"thread_id": thread_id, "user_id": user_id, "session_id": session_id}
-    values.update(digest=digest, updated_at=utcnow())
+    values = {
+        "thread_id": thread_id,
+        "user_id": user_id,
+        "session_id": session_id,
+        "digest": digest,
+        "updated_at": utcnow(),
+    }
     await db.exec(_remember_statement(db.get_bind().dialect.name), params=values)  # one statement, no ORM flush
 
 

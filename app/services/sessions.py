@@ -87,12 +87,16 @@ async def open_session(db: AsyncSession, user_id: str, session_id: str, agent: s
     True when it was created. Another user's session of the same id is a different row:
     neither readable nor writable from here."""
     now = utcnow()
-    row: dict[str, Any] = {
+    row = {
         "thread_id": thread_id_for(user_id, session_id),
         "session_id": session_id,
         "user_id": user_id,
+        "agent": agent,
+        "title": title_from(first_text),
+        "created_at": now,
+        "updated_at": now,
+        "message_count": 0,
     }
-    row.update(agent=agent, title=title_from(first_text), created_at=now, updated_at=now, message_count=0)
     created = (await db.exec(_open_statement(db.get_bind().dialect.name), params=row)).rowcount == 1
     await db.commit()
     return created

@@ -27,11 +27,9 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import and_, case, delete, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.db import Database, LoginThrottle
+from app.db import Database, LoginThrottle, insert_into
 from core.errors import APIError
 from settings import Settings
 
@@ -64,9 +62,8 @@ async def _count(conn: AsyncConnection, key: str, now: float, window: float) -> 
     stale = last < now - window
     unlocked = and_(t.c.locked_until > 0, t.c.locked_until <= now)
     fresh = stale | unlocked
-    insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
     stmt = (
-        insert(t)
+        insert_into(conn.dialect.name, t)
         .values(key=key, failures=1, window_start=now, locked_until=0.0, lockouts=0)
         .on_conflict_do_update(
             index_elements=[t.c.key],
