@@ -119,7 +119,7 @@ def _pages() -> list[Path]:
     return [p for p in files if not p.is_symlink()]
 
 
-def _cut(text: str, limit: int) -> str:
+def cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0]
 
 
@@ -145,7 +145,7 @@ def collect(n_docs: int, seed: int = SEED) -> tuple[list[dict], dict[str, str], 
         if parsed is None:
             continue
         summary, body = parsed
-        body = _cut(body, MAX_CHARS)
+        body = cut(body, MAX_CHARS)
         if len(body) < MIN_CHARS or len(re.findall(r"[A-Za-z]+", summary)) < 3:
             continue
         families[family] = families.get(family, 0) + 1
@@ -164,13 +164,17 @@ def collect(n_docs: int, seed: int = SEED) -> tuple[list[dict], dict[str, str], 
 def build_manpages(n_docs: int = 1200, out: Path | None = None) -> Path:
     """Write the collection in BEIR's layout (into a temp folder unless `out`); its path."""
     out = out or Path(tempfile.gettempdir()) / f"rag-heldout-manpages-{n_docs}"
-    corpus, queries, qrels = collect(n_docs)
+    write_beir(out, *collect(n_docs))
+    return out
+
+
+def write_beir(out: Path, corpus: list[dict], queries: dict[str, str], qrels: dict[str, set[str]]) -> None:
+    """corpus.jsonl, queries.jsonl and qrels/test.tsv (grade 1) under `out`."""
     (out / "qrels").mkdir(parents=True, exist_ok=True)
     (out / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in corpus))
     (out / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items()))
     rows = [f"{q}\t{d}\t1\n" for q, docs in qrels.items() for d in sorted(docs)]
     (out / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(rows))
-    return out
 
 
 def main() -> None:

@@ -246,10 +246,14 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, help="keep the index here and reuse it on the next run")
     args = parser.parse_args()
 
-    if str(args.dataset) == "manpages":  # the held-out collection (bench/heldout.py); never tuned on
+    if str(args.dataset) == "manpages":  # bench/heldout.py: the first held-out collection, now tuned on
         from heldout import build_manpages
 
         args.dataset = build_manpages()
+    elif str(args.dataset) == "debian":  # bench/heldout_debian.py: the held-out collection, never tuned on
+        from heldout_debian import build_debian
+
+        args.dataset = build_debian()
     corpus, queries, qrels = load_beir(args.dataset)
     dev, test = split(queries)
     print(
