@@ -182,11 +182,10 @@ class Settings(BaseSettings):
     rag_top_k: int = 5
     rag_min_score_threshold: float = 0.0
     rag_use_hybrid: bool = True
-    # Tuned on the dev half of cranfield's queries (odd ids; `bench/rag_eval.py --tune`),
-    # with document-level fusion and both feedbacks on; the optimum is flat (within 0.007).
-    rag_rrf_k: int = 100
+    # Fusion and feedback: tuned on dev halves (`bench/rag_tune.py`, docs/rag.md).
+    rag_rrf_k: int = 60
     rag_dense_weight: float = 2.0
-    rag_sparse_weight: float = 1.0
+    rag_sparse_weight: float = 0.5
     rag_reranker_model: str = ""
     rag_rerank_top_n: int = 20
     rag_use_multi_query: bool = False
@@ -196,9 +195,11 @@ class Settings(BaseSettings):
     rag_title_chunks: bool = True
     rag_prf_docs: int = 10
     rag_prf_terms: int = 10
-    rag_prf_weight: float = 0.7
-    rag_dense_prf_docs: int = 5  # Rocchio: top documents' mean vector added to the query (0 = off)
+    rag_prf_weight: float = 0.3
+    rag_dense_prf_docs: int = 3  # Rocchio: top documents' mean vector added to the query (0 = off)
     rag_dense_prf_weight: float = 1.0
+    rag_sparse_original_weight: float = 1.0  # the lists before feedback, fused beside it
+    rag_dense_original_weight: float = 0.0
     # Segments: one per upload; `factor` of a size tier merge; this share deleted: rewritten.
     rag_merge_factor: int = 8
     rag_merge_floor_rows: int = 2000

@@ -19,9 +19,10 @@ the manual pages under /usr/share/man/man[1-8] (Debian's packages, GPL/BSD-licen
   fixed seed, and pages are taken in that order until `n_docs` documents are collected:
   the collection is the same on every run on the same set of installed packages.
 
-Nothing was tuned on it (bench/rag_eval.py --dataset manpages reports it; --tune is for
-cranfield's dev half). Written in BEIR's layout (corpus.jsonl, queries.jsonl,
-qrels/test.tsv) so bench/rag_eval.py reads it like any other collection.
+It was the first held-out collection; once its results had been seen it became a tuning
+collection (bench/rag_tune.py), and bench/heldout_debian.py took over as the held-out one.
+Written in BEIR's layout (corpus.jsonl, queries.jsonl, qrels/test.tsv) so bench/rag_eval.py
+reads it like any other collection.
 
     .venv/bin/python bench/heldout.py [--docs 1200] [--out DIR]
 """

@@ -27,8 +27,9 @@ from rag_speed import paragraphs, vocabulary
 
 from settings import get_settings
 from tools_service.rag import store
+from tools_service.rag.fusion import doc_fuse
 from tools_service.rag.models import RagModels
-from tools_service.rag.retrieve import RetrievalParams, dense_feedback, dense_ranking, doc_fuse, sparse_ranking
+from tools_service.rag.retrieve import RetrievalParams, dense_feedback, dense_ranking, sparse_ranking
 
 
 def _split(docs: list[store.NewDocument], n: int) -> list[list[store.NewDocument]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,15 @@ from pytest import approx
 
 from tests.rag.helpers import HashEmbeddings
 from tools_service.rag import store
-from tools_service.rag.retrieve import RetrievalParams, doc_fuse, rrf_fuse, sparse_ranking
+from tools_service.rag.fusion import doc_fuse, rrf_fuse
+from tools_service.rag.retrieve import (
+    RetrievalParams,
+    combine,
+    dense_feedback,
+    dense_ranking,
+    sparse_ranking,
+    sparse_rankings,
+)
 
 
 def _snapshot(path: Path, docs: dict[str, list[str]]) -> store.Snapshot:
@@ -65,3 +74,32 @@ def test_feedback_pulls_in_documents_without_the_query_words(tmp_path: Path) -> 
     assert "syn" not in {snap.doc_of(r) for r, _ in plain}
     found = [snap.doc_of(r) for r, _ in expanded]
     assert "syn" in found and "noise" not in found and set(found[:3]) == {"q1", "q2", "q3"}
+
+
+def test_first_passes_fused_beside_their_feedback(tmp_path: Path) -> None:
+    """With the original weights set, `combine` fuses each retriever's first pass next to
+    its fed-back list (weights as set); at 0 the fed-back list replaces the first pass."""
+    docs = {
+        "q1": ["turbine blade cooling airflow"],
+        "q2": ["turbine blade cooling airflow channels"],
+        "q3": ["turbine blade cooling airflow film"],
+        "syn": ["airflow channels film cooling vanes"],
+        "noise": ["sourdough bread yeast flour"],
+    }
+    snap = _snapshot(tmp_path / "c", docs)
+    qvec = np.asarray(HashEmbeddings(dim=64).embed_documents(["turbine blade"]), dtype=np.float32)
+    fb = RetrievalParams(mode="sparse", candidates=10, rrf_k=10, prf_docs=3, prf_terms=5, prf_weight=0.5)
+    first, fed = sparse_rankings(snap, "turbine blade", 10, fb)
+    assert first != fed  # feedback found "syn", which the first pass did not
+    replaced = combine(snap, [None], [[first, fed]], qvec, fb)
+    top = fed[0][1]
+    assert replaced == [(r, s / top) for r, s in fed]  # one list: its own normalised BM25 scores
+    both = combine(snap, [None], [[first, fed]], qvec, replace(fb, sparse_original_weight=0.5))
+    assert both == doc_fuse(snap, [first, fed], [0.5, 1.0], 10)
+
+    dense = dense_ranking(snap, qvec[0], 10)
+    hybrid = replace(fb, mode="hybrid", dense_prf_docs=2, dense_weight=2.0, dense_original_weight=1.0)
+    fused = combine(snap, [dense], [[first, fed]], qvec, hybrid)
+    moved = dense_feedback(snap, [dense, dense, fed], [1.0, 2.0, 1.0], [1], qvec, hybrid)
+    assert moved[0] == dense and moved[1] != dense  # the first dense pass kept, the second moved
+    assert fused == doc_fuse(snap, moved, [1.0, 2.0, 1.0], 10)

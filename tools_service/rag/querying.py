@@ -61,6 +61,8 @@ async def run_query(
         prf_weight=s.rag_prf_weight,
         dense_prf_docs=s.rag_dense_prf_docs,
         dense_prf_weight=s.rag_dense_prf_weight,
+        sparse_original_weight=s.rag_sparse_original_weight,
+        dense_original_weight=s.rag_dense_original_weight,
     )
     return await asyncio.to_thread(_search, models, s, snap, queries, params, do_rerank)
 

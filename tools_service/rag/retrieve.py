@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from tools_service.rag.fusion import Ranking, fuse_rankings
 from tools_service.rag.index import search
 from tools_service.rag.sparse import bm25_scores, doc_freqs, idf, tokenize
 from tools_service.rag.store import Snapshot
@@ -35,14 +36,12 @@ __all__ = [
     "RetrievalParams",
     "dense_ranking",
     "sparse_ranking",
-    "rrf_fuse",
-    "fuse_rankings",
+    "sparse_rankings",
     "dense_feedback",
+    "combine",
     "rank",
     "rerank",
 ]
-
-Ranking = list[tuple[int, float]]  # (row, retriever score), best first
 
 
 @dataclass(frozen=True)
@@ -61,6 +60,10 @@ class RetrievalParams:
     prf_idf: bool = True  # rank feedback terms by P(t|R) * idf (False: RM3's P(t|R) alone)
     dense_prf_docs: int = 0  # dense feedback: first-pass top documents averaged into the query (0 = off)
     dense_prf_weight: float = 1.0  # weight of their mean vector against the query vector
+    # Fusion weights of the lists *before* feedback, fused next to the fed-back ones (0 = the
+    # fed-back list replaces its first pass): feedback then adds evidence, never overrides it.
+    sparse_original_weight: float = 0.0
+    dense_original_weight: float = 0.0
 
 
 @dataclass
@@ -127,54 +130,20 @@ def _feedback_query(
     return out
 
 
-def sparse_ranking(snapshot: Snapshot, query: str, k: int, params: RetrievalParams | None = None) -> Ranking:
-    terms = dict(Counter(tokenize(query)))
+def sparse_rankings(snapshot: Snapshot, query: str, k: int, params: RetrievalParams | None = None) -> list[Ranking]:
+    """BM25's first pass, then (with feedback on and a first pass found) the RM3 pass."""
+    terms = {t: float(c) for t, c in Counter(tokenize(query)).items()}
     if not terms or not snapshot.views:
-        return []
-    ranking = _bm25(snapshot, {t: float(c) for t, c in terms.items()}, k)
-    if params is not None and params.prf_docs > 0 and ranking:
-        ranking = _bm25(
-            snapshot, _feedback_query(snapshot, {t: float(c) for t, c in terms.items()}, ranking, params), k
-        )
-    return ranking
+        return [[]]
+    first = _bm25(snapshot, terms, k)
+    if params is None or params.prf_docs <= 0 or not first:
+        return [first]
+    return [first, _bm25(snapshot, _feedback_query(snapshot, terms, first, params), k)]
 
 
-def rrf_fuse(rankings: Sequence[Ranking], weights: Sequence[float], k: float) -> list[tuple[int, float]]:
-    """Weighted reciprocal rank fusion, normalised to [0, 1] (see the module docstring)."""
-    fused: dict[int, float] = {}
-    for ranking, weight in zip(rankings, weights, strict=True):
-        for rank, (row, _) in enumerate(ranking, start=1):
-            fused[row] = fused.get(row, 0.0) + weight / (k + rank)
-    best = sum(w / (k + 1) for w in weights) or 1.0
-    return sorted(((row, s / best) for row, s in fused.items()), key=lambda x: -x[1])
-
-
-def doc_fuse(
-    snapshot: Snapshot, rankings: Sequence[Ranking], weights: Sequence[float], k: float
-) -> list[tuple[int, float]]:
-    """Document-level RRF: each list ranks documents by their best chunk, and a
-    document's best chunk takes its document's fused score; its other chunks keep their
-    own (chunk-level) fused score. A document ranks at least as high in every list as
-    any of its chunks, so its best chunk always comes first, and the order of first
-    appearances is the document ranking (many short matches no longer beat one strong one)."""
-    chunk = dict(rrf_fuse(rankings, weights, k))
-    docs: dict[str, float] = {}
-    best_norm = sum(w / (k + 1) for w in weights) or 1.0
-    for ranking, weight in zip(rankings, weights, strict=True):
-        seen: set[str] = set()
-        for row, _ in ranking:
-            doc = snapshot.doc_of(row)
-            if doc not in seen:
-                seen.add(doc)
-                docs[doc] = docs.get(doc, 0.0) + weight / (k + len(seen)) / best_norm
-    best_chunk: dict[str, int] = {}
-    for row, score in chunk.items():
-        doc = snapshot.doc_of(row)
-        if doc not in best_chunk or score > chunk[best_chunk[doc]]:
-            best_chunk[doc] = row
-    lead = {row for row in best_chunk.values()}
-    scored = [(row, docs[snapshot.doc_of(row)] if row in lead else score) for row, score in chunk.items()]
-    return sorted(scored, key=lambda x: (-x[1], x[0] not in lead))
+def sparse_ranking(snapshot: Snapshot, query: str, k: int, params: RetrievalParams | None = None) -> Ranking:
+    """The BM25 ranking (after feedback, when that is on)."""
+    return sparse_rankings(snapshot, query, k, params)[-1]
 
 
 def _vectors(snapshot: Snapshot, rows: np.ndarray) -> np.ndarray:
@@ -192,21 +161,6 @@ def _vectors(snapshot: Snapshot, rows: np.ndarray) -> np.ndarray:
 def _similarities(snapshot: Snapshot, rows: np.ndarray, qvecs: np.ndarray) -> np.ndarray:
     """Best cosine between each row's vector and the query vectors."""
     return (_vectors(snapshot, rows) @ qvecs.T).max(axis=1)  # type: ignore[no-any-return]
-
-
-def fuse_rankings(
-    snapshot: Snapshot, rankings: list[Ranking], weights: list[float], params: RetrievalParams
-) -> Ranking:
-    """The lists as one ranking: a single list keeps its own (normalised) scores, several
-    are fused by RRF at document or chunk level. Shared by the feedback's first pass and
-    the final ranking, so both rank the same way."""
-    if len(rankings) == 1:
-        ranking = rankings[0]
-        top = ranking[0][1] if ranking else 1.0
-        return ranking if params.mode == "dense" else [(r, s / top if top > 0 else 0.0) for r, s in ranking]
-    if params.doc_fusion:
-        return doc_fuse(snapshot, rankings, weights, params.rrf_k)
-    return rrf_fuse(rankings, weights, params.rrf_k)
 
 
 def dense_feedback(
@@ -246,22 +200,47 @@ def dense_feedback(
     return out
 
 
-def rank(snapshot: Snapshot, queries: list[str], qvecs: np.ndarray, params: RetrievalParams) -> list[Hit]:
-    """Candidates for the queries, best first, before reranking and the top-k cut."""
+def combine(
+    snapshot: Snapshot,
+    dense: Sequence[Ranking | None],
+    sparse: Sequence[list[Ranking] | None],
+    qvecs: np.ndarray,
+    params: RetrievalParams,
+) -> Ranking:
+    """One ranking from each query's dense list and BM25 passes (None: that retriever is
+    off): the lists and their weights, dense feedback, then fusion."""
     rankings: list[Ranking] = []
     weights: list[float] = []
     dense_at: list[int] = []  # which rankings are dense (one per query)
-    for query, qvec in zip(queries, qvecs, strict=True):
-        if params.mode in ("hybrid", "dense"):
+    for first_dense, passes in zip(dense, sparse, strict=True):
+        if first_dense is not None:
+            if params.dense_prf_docs > 0 and params.dense_original_weight > 0:  # kept beside its feedback
+                rankings.append(first_dense)
+                weights.append(params.dense_original_weight)
             dense_at.append(len(rankings))
-            rankings.append(dense_ranking(snapshot, qvec, params.candidates))
+            rankings.append(first_dense)
             weights.append(params.dense_weight)
-        if params.mode in ("hybrid", "sparse"):
-            rankings.append(sparse_ranking(snapshot, query, params.candidates, params))
+        if passes is not None:
+            if len(passes) == 2 and params.sparse_original_weight > 0:
+                rankings.append(passes[0])
+                weights.append(params.sparse_original_weight)
+            rankings.append(passes[-1])
             weights.append(params.sparse_weight)
     if params.dense_prf_docs > 0 and dense_at:
         rankings = dense_feedback(snapshot, rankings, weights, dense_at, qvecs, params)
-    scored = fuse_rankings(snapshot, rankings, weights, params)
+    return fuse_rankings(snapshot, rankings, weights, params)
+
+
+def rank(snapshot: Snapshot, queries: list[str], qvecs: np.ndarray, params: RetrievalParams) -> list[Hit]:
+    """Candidates for the queries, best first, before reranking and the top-k cut."""
+    use_dense, use_sparse = params.mode in ("hybrid", "dense"), params.mode in ("hybrid", "sparse")
+    scored = combine(
+        snapshot,
+        [dense_ranking(snapshot, qvec, params.candidates) if use_dense else None for qvec in qvecs],
+        [sparse_rankings(snapshot, query, params.candidates, params) if use_sparse else None for query in queries],
+        qvecs,
+        params,
+    )
     if not scored:
         return []
     rows = np.fromiter((r for r, _ in scored), dtype=np.int64, count=len(scored))
