@@ -27,9 +27,8 @@ from rag_speed import paragraphs, vocabulary
 
 from settings import get_settings
 from tools_service.rag import store
-from tools_service.rag.fusion import doc_fuse
 from tools_service.rag.models import RagModels
-from tools_service.rag.retrieve import RetrievalParams, dense_feedback, dense_ranking, sparse_ranking
+from tools_service.rag.retrieve import RetrievalParams, combine, dense_ranking, sparse_rankings
 
 
 def _split(docs: list[store.NewDocument], n: int) -> list[list[store.NewDocument]]:
@@ -69,13 +68,25 @@ def main() -> None:
             snap = store.commit_add(path, snap, part, tmp_seg, seg)
         sizes = [v.segment.size for v in snap.views]
         print(f"built {args.chunks} rows in segments of {sizes} ({args.index}) in {time.perf_counter() - t0:.1f} s")
-        params = RetrievalParams(candidates=50, rrf_k=100, dense_weight=2.0, prf_docs=10, dense_prf_docs=5)
+        st = get_settings()
+        params = RetrievalParams(  # the defaults, as a top_k 5 query gets them
+            candidates=50,
+            rrf_k=st.rag_rrf_k,
+            dense_weight=st.rag_dense_weight,
+            sparse_weight=st.rag_sparse_weight,
+            prf_docs=st.rag_prf_docs,
+            prf_terms=st.rag_prf_terms,
+            prf_weight=st.rag_prf_weight,
+            dense_prf_docs=st.rag_dense_prf_docs,
+            dense_prf_weight=st.rag_dense_prf_weight,
+            sparse_original_weight=st.rag_sparse_original_weight,
+            dense_original_weight=st.rag_dense_original_weight,
+        )
         cost: dict[str, list[float]] = {
             "embed query": [],
             "dense": [],
             "BM25 + feedback": [],
-            "dense feedback": [],
-            "fusion": [],
+            "dense fb + fusion": [],
         }
         models.embed(["warm up"], queries=True)
         for _ in range(args.queries):
@@ -85,13 +96,11 @@ def main() -> None:
             t1 = time.thread_time()
             dense = dense_ranking(snap, qvec, 50)
             t2 = time.thread_time()
-            sparse = sparse_ranking(snap, query, 50, params)
+            sparse = sparse_rankings(snap, query, 50, params)
             t3 = time.thread_time()
-            lists = dense_feedback(snap, [dense, sparse], [2.0, 1.0], [0], qvec.reshape(1, -1), params)
+            combine(snap, [dense], [sparse], qvec.reshape(1, -1), params)
             t4 = time.thread_time()
-            doc_fuse(snap, lists, [2.0, 1.0], 100)
-            t5 = time.thread_time()
-            for key, value in zip(cost, (t1 - t, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+            for key, value in zip(cost, (t1 - t, t2 - t1, t3 - t2, t4 - t3), strict=True):
                 cost[key].append(value * 1000)
     total = np.sum([np.asarray(v) for v in cost.values()], axis=0)
     print(f"\n{'stage':<18} {'CPU ms p50':>10} {'p95':>8}")
