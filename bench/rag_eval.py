@@ -214,7 +214,7 @@ def main() -> None:
         no_feedback = {"RAG_PRF_DOCS": "0", "RAG_DENSE_PRF_DOCS": "0"}
         modes = [
             ("BM25 (no feedback)", {"mode": "sparse", "rerank": False}, no_feedback),
-            ("BM25 + RM3", {"mode": "sparse", "rerank": False}, {"RAG_PRF_DOCS": "10"}),
+            ("BM25 + RM3 pass", {"mode": "sparse", "rerank": False}, {"RAG_PRF_DOCS": "10"}),
             ("dense (no feedback)", {"mode": "dense", "rerank": False}, no_feedback),
             ("dense + feedback", {"mode": "dense", "rerank": False}, {}),
             ("hybrid, no feedback", {"mode": "hybrid", "rerank": False}, no_feedback),

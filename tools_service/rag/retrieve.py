@@ -3,8 +3,9 @@
 Scores returned to clients (`score`, in [0, 1], best first):
 - one ranked list (dense alone, one query): the cosine similarity (to the query vector
   after dense feedback, `dense_feedback`, when that is on);
-- one ranked list (BM25 alone, one query): BM25 divided by the best BM25 of that query;
-- several lists (hybrid and/or multi-query): the RRF score normalised by its maximum,
+- one ranked list (BM25 alone, one query, one pass kept): BM25 divided by the best BM25;
+- several lists (hybrid, multi-query, or BM25's first pass kept beside its feedback pass):
+  the RRF score normalised by its maximum,
   sum_l w_l / (k + rank_l) / sum_l w_l / (k + 1), so 1.0 means "first in every list";
 - reranked: the cross-encoder's relevance, squashed by a sigmoid.
 
