@@ -128,3 +128,25 @@ def test_signup_window_expires_on_an_injected_clock(tmp_path: Path) -> None:
         return seen
 
     assert asyncio.run(scenario()) == ["ok", "ok", "429", "429", "ok"]
+
+
+def test_over_quota_only_new_files_are_refused(data_dir: Path, llm_server: ScriptedLLM) -> None:
+    """The disk quota bounds what a user stores: at the limit, a turn that brings files is
+    refused (413, nothing stored), while a turn without files still gets its answer."""
+    with serve_platform(data_dir, llm_server, user_disk_quota_mb=1) as p:
+        token = p.signup("fay")
+        url, headers = p.v1 + "/chat/completions", p.headers(token)
+        data = {"model": "chat", "session_id": "f", "messages": '[{"role": "user", "content": "hi"}]'}
+        notes = [("files", ("notes.txt", b"note " * 140_000, "text/plain"))]  # 700 kB of the 1 MiB
+        first = httpx.post(url, headers=headers, data=data, files=notes, timeout=60)
+        assert first.status_code == 200, first.text
+        stored = sorted(f for f in data_dir.rglob("notes.txt") if f.is_file())
+        assert stored  # the first upload is kept
+        second = httpx.post(url, headers=headers, data=data, files=notes, timeout=60)
+        assert second.status_code == 413 and second.json()["error"]["code"] == "quota_exceeded", second.text
+        assert sorted(f for f in data_dir.rglob("notes.txt") if f.is_file()) == stored  # nothing more stored
+        (stored[0].parent / "filler.bin").write_bytes(b"0" * 1024 * 1024)  # now over the quota outright
+        body = {"model": "chat", "session_id": "f", "messages": [{"role": "user", "content": "still there?"}]}
+        plain = httpx.post(url, headers=headers, json=body, timeout=60)
+        assert plain.status_code == 200, plain.text
+        assert plain.json()["choices"][0]["message"]["content"]
