@@ -130,7 +130,9 @@ def test_a_full_disk_is_a_clear_503_and_leaves_sessions_whole(tmp_path: Path, ll
     url = f"http://127.0.0.1:{port}"
     env = _app_env(data, llm_server)
     uvicorn = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--port", str(port)]
-    bwrap = ["bwrap", "--dev-bind", "/", "/", "--size", str(4 * 1024 * 1024), "--tmpfs", str(data), "--"]
+    # --die-with-parent: killing bwrap below also ends the app inside it (it outlived the test before)
+    tmpfs = ["--size", str(4 * 1024 * 1024), "--tmpfs", str(data)]
+    bwrap = ["bwrap", "--die-with-parent", "--dev-bind", "/", "/", *tmpfs, "--"]
     proc = subprocess.Popen(bwrap + uvicorn, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
     try:
         wait_healthy(url, proc, "the main app")
