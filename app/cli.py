@@ -239,12 +239,27 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _run_one(cmd: list[str]) -> int:
+    """One app in the foreground. A SIGTERM or SIGINT sent to this process reaches it as
+    SIGTERM (its graceful drain), and it gets SIGTERM if this process is killed outright:
+    stopping `llm-api main` never leaves its server running."""
+    proc = _spawn(cmd, dict(os.environ))
+
+    def _forward(*_: object) -> None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, _forward)
+    signal.signal(signal.SIGINT, _forward)
+    return proc.wait()
+
+
 def cmd_main(args: argparse.Namespace) -> int:
-    return subprocess.call(_main_app(get_settings()))
+    return _run_one(_main_app(get_settings()))
 
 
 def cmd_tools(args: argparse.Namespace) -> int:
-    return subprocess.call(_tools_app(get_settings()))
+    return _run_one(_tools_app(get_settings()))
 
 
 def cmd_embedded(args: argparse.Namespace) -> int:

@@ -138,3 +138,38 @@ def test_serve_lets_uvicorn_drain_for_drain_grace_seconds(data_dir: Path) -> Non
     settings = make_settings(data_dir, drain_grace_seconds=42.5)
     for cmd in (cli._main_app(settings), cli._tools_app(settings)):
         assert cmd[cmd.index("--timeout-graceful-shutdown") + 1] == "43"
+
+
+def _gone(pid: int, timeout: float = 120) -> bool:
+    """Whether `pid` has ended (reaped or a zombie) within `timeout` s (generous: an event wait)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True).stdout
+        if not state.strip() or state.strip().startswith("Z"):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+
+
+def test_stopping_llm_api_main_stops_its_server(data_dir: Path, llm_server: ScriptedLLM) -> None:
+    """`llm-api main` runs uvicorn as a child: a SIGTERM to it drains and ends that child,
+    and so does killing it outright (the child used to keep serving, orphaned)."""
+    for stop in (signal.SIGTERM, signal.SIGKILL):
+        port = free_port()
+        env = {**_serve_env(data_dir / stop.name, llm_server, port, free_port()), "SERVER_WORKERS": "1"}
+        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "main"], cwd=ROOT, env=env)
+        servers: list[int] = []
+        try:
+            wait_healthy(f"http://127.0.0.1:{port}", proc, "llm-api main", timeout=90)
+            servers = _children(proc.pid)
+            assert len(servers) == 1, servers
+            proc.send_signal(stop)
+            proc.wait(timeout=120)
+            assert _gone(servers[0]), f"after {stop.name} to llm-api main, its uvicorn still runs"
+        finally:
+            for pid in servers:  # reparented once its parent is gone: not among proc's children
+                if not _gone(pid, timeout=0):
+                    os.kill(pid, signal.SIGKILL)
+            if proc.poll() is None:
+                proc.kill()
