@@ -1,9 +1,6 @@
 """`llm-api`: start the platform (`serve`), one app (`main`, `tools`), or the embedded model.
 
-`serve` loads the embedded model once for the machine, as its own process running
-llama.cpp's HTTP server, and hands its address to the main app's workers; then it starts
-the tools app, waits for its health check, starts the main app, and stops all of them
-cleanly on Ctrl-C.
+`serve`: the embedded model (llama.cpp's server, once), the tools app, the main app; Ctrl-C stops all.
 """
 
 from __future__ import annotations
@@ -33,8 +30,7 @@ log = logging.getLogger("llm_api.cli")
 
 
 def _uvicorn(factory: str, host: str, port: int, workers: int, grace: float) -> list[str]:
-    """One app under uvicorn. On SIGTERM uvicorn waits `grace` s (DRAIN_GRACE_SECONDS) for open
-    requests, a streamed agent run among them, before it cancels them: a deploy drains."""
+    """One app under uvicorn; on SIGTERM it drains open requests for `grace` s (DRAIN_GRACE_SECONDS)."""
     return [
         sys.executable,
         "-m",
@@ -168,8 +164,7 @@ def _supervise(children: list[_Child], sleep: Any = time.sleep) -> None:
 
 
 def _metrics_dir(env: dict[str, str], run_dir: Path, name: str, workers: int) -> dict[str, str]:
-    """Several workers add up on one /metrics only through PROMETHEUS_MULTIPROC_DIR
-    (core/metrics.py): a fresh one per app, unless the operator set it."""
+    """A fresh PROMETHEUS_MULTIPROC_DIR per multi-worker app (core/metrics.py), unless set."""
     if workers < 2 or env.get("PROMETHEUS_MULTIPROC_DIR"):
         return env
     folder = run_dir / f"prometheus-{name}"
@@ -240,17 +235,10 @@ def _free_port() -> int:
 
 
 def _run_one(cmd: list[str]) -> int:
-    """One app in the foreground. A SIGTERM or SIGINT sent to this process reaches it as
-    SIGTERM (its graceful drain), and it gets SIGTERM if this process is killed outright:
-    stopping `llm-api main` never leaves its server running."""
+    """One app in the foreground: SIGTERM/SIGINT reach it as SIGTERM; it dies with this process."""
     proc = _spawn(cmd, dict(os.environ))
-
-    def _forward(*_: object) -> None:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, _forward)
-    signal.signal(signal.SIGINT, _forward)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: proc.send_signal(signal.SIGTERM))  # a no-op once it has exited
     return proc.wait()
 
 
