@@ -28,7 +28,8 @@ from rag_speed import paragraphs, vocabulary
 from settings import get_settings
 from tools_service.rag import store
 from tools_service.rag.models import RagModels
-from tools_service.rag.retrieve import RetrievalParams, combine, dense_ranking, sparse_rankings
+from tools_service.rag.querying import settings_params
+from tools_service.rag.retrieve import combine, dense_ranking, sparse_rankings
 
 
 def _split(docs: list[store.NewDocument], n: int) -> list[list[store.NewDocument]]:
@@ -68,20 +69,7 @@ def main() -> None:
             snap = store.commit_add(path, snap, part, tmp_seg, seg)
         sizes = [v.segment.size for v in snap.views]
         print(f"built {args.chunks} rows in segments of {sizes} ({args.index}) in {time.perf_counter() - t0:.1f} s")
-        st = get_settings()
-        params = RetrievalParams(  # the defaults, as a top_k 5 query gets them
-            candidates=50,
-            rrf_k=st.rag_rrf_k,
-            dense_weight=st.rag_dense_weight,
-            sparse_weight=st.rag_sparse_weight,
-            prf_docs=st.rag_prf_docs,
-            prf_terms=st.rag_prf_terms,
-            prf_weight=st.rag_prf_weight,
-            dense_prf_docs=st.rag_dense_prf_docs,
-            dense_prf_weight=st.rag_dense_prf_weight,
-            sparse_original_weight=st.rag_sparse_original_weight,
-            dense_original_weight=st.rag_dense_original_weight,
-        )
+        params = settings_params(get_settings(), candidates=50)  # the defaults, as a top_k 5 query gets them
         cost: dict[str, list[float]] = {
             "embed query": [],
             "dense": [],

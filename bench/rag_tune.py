@@ -30,6 +30,7 @@ from rag_eval import DEFAULT_DATASET, doc_ranking, index_corpus, load_beir, ndcg
 from settings import Settings
 from tools_service.rag import store
 from tools_service.rag.models import RagModels
+from tools_service.rag.querying import settings_params
 from tools_service.rag.retrieve import RetrievalParams, combine, dense_ranking, sparse_rankings
 
 
@@ -157,18 +158,7 @@ def main() -> None:
     print("Best first, by the mean of the dev halves' nDCG@10:")
     for mean, dev, params in rows[:15]:
         print(f"  {mean:.4f}  " + "  ".join(f"{n} {v:.4f}" for n, v in dev.items()) + f"  | {describe(params)}")
-    current = replace(
-        base,
-        prf_docs=s.rag_prf_docs,
-        prf_weight=s.rag_prf_weight,
-        rrf_k=s.rag_rrf_k,
-        dense_weight=s.rag_dense_weight,
-        sparse_weight=s.rag_sparse_weight,
-        dense_prf_docs=s.rag_dense_prf_docs,
-        dense_prf_weight=s.rag_dense_prf_weight,
-        sparse_original_weight=s.rag_sparse_original_weight,
-        dense_original_weight=s.rag_dense_original_weight,
-    )
+    current = settings_params(s, candidates=args.candidates)
     bm25 = replace(base, mode="sparse")
     print("\nTest halves (never used to choose):")
     for label, params in (("best on dev", rows[0][2]), ("current defaults", current), ("BM25 alone", bm25)):

@@ -19,7 +19,7 @@ from tools_service.rag.expand import expand_query
 from tools_service.rag.models import RagModels
 from tools_service.rag.retrieve import RetrievalParams, rank, rerank
 
-__all__ = ["run_query", "MAX_CANDIDATES"]
+__all__ = ["run_query", "settings_params", "MAX_CANDIDATES"]
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +47,22 @@ async def run_query(
         if llm is not None:
             queries += await expand_query(llm, query, s.rag_multi_query_count, EXPANSION_TIMEOUT_S)
     do_rerank = models.reranking_enabled if use_rerank is None else (use_rerank and models.reranking_enabled)
-    params = RetrievalParams(
+    params = settings_params(
+        s,
         mode=mode or ("hybrid" if s.rag_use_hybrid else "dense"),
         top_k=top_k,
         candidates=min(MAX_CANDIDATES, max(2 * top_k, s.rag_rerank_top_n if do_rerank else 0, 50)),
+        min_similarity=s.rag_min_score_threshold,
+    )
+    return await asyncio.to_thread(_search, models, s, snap, queries, params, do_rerank)
+
+
+def settings_params(s: Settings, **query: Any) -> RetrievalParams:
+    """The ranking settings (fusion, feedback) as RetrievalParams; `query` adds per-query fields."""
+    return RetrievalParams(
         rrf_k=s.rag_rrf_k,
         dense_weight=s.rag_dense_weight,
         sparse_weight=s.rag_sparse_weight,
-        min_similarity=s.rag_min_score_threshold,
         doc_fusion=s.rag_doc_fusion,
         prf_docs=s.rag_prf_docs,
         prf_terms=s.rag_prf_terms,
@@ -63,8 +71,8 @@ async def run_query(
         dense_prf_weight=s.rag_dense_prf_weight,
         sparse_original_weight=s.rag_sparse_original_weight,
         dense_original_weight=s.rag_dense_original_weight,
+        **query,
     )
-    return await asyncio.to_thread(_search, models, s, snap, queries, params, do_rerank)
 
 
 async def _llm_or_none(models: RagModels) -> BaseChatModel | None:
