@@ -182,21 +182,21 @@ class Settings(BaseSettings):
     rag_top_k: int = 5
     rag_min_score_threshold: float = 0.0
     rag_use_hybrid: bool = True
-    # Fusion and feedback: tuned on dev halves (`bench/rag_tune.py`, docs/rag.md).
-    rag_rrf_k: int = 60
-    rag_dense_weight: float = 2.0
-    rag_sparse_weight: float = 0.5
     rag_reranker_model: str = ""
     rag_rerank_top_n: int = 20
     rag_use_multi_query: bool = False
     rag_multi_query_count: int = 3
-    # Quality (docs/rag.md): per-document fusion, titled chunks, BM25 and dense feedback.
+    # Fusion, titled chunks, feedback: tuned on dev halves (`bench/rag_tune.py`, docs/rag.md).
+    rag_fusion: Literal["rrf", "score"] = "score"
+    rag_rrf_k: int = 60
+    rag_dense_weight: float = 4.0
+    rag_sparse_weight: float = 0.5
     rag_doc_fusion: bool = True
     rag_title_chunks: bool = True
     rag_prf_docs: int = 10
     rag_prf_terms: int = 10
     rag_prf_weight: float = 0.3
-    rag_dense_prf_docs: int = 3  # Rocchio: top documents' mean vector added to the query (0 = off)
+    rag_dense_prf_docs: int = 5  # Rocchio: top documents' mean vector added to the query (0 = off)
     rag_dense_prf_weight: float = 1.0
     rag_sparse_original_weight: float = 1.0  # the lists before feedback, fused beside it
     rag_dense_original_weight: float = 0.0

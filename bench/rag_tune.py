@@ -77,7 +77,8 @@ PRF_WEIGHTS = (0.7, 0.5, 0.3)
 def grid(base: RetrievalParams) -> list[RetrievalParams]:
     """RRF k x dense weight x dense feedback, with BM25 feedback (RM3) off, or on with the
     first passes (sparse and dense) fused beside the fed-back lists at several weights;
-    then RM3 with a lighter interpolation weight (0.5, 0.3) around the best of those."""
+    then RM3 with a lighter interpolation weight (0.5, 0.3) around the best of those; then
+    score fusion: dense weight x RM3 x dense feedback."""
     feedback = [(0, 0.0), (5, 1.0), (3, 1.0), (5, 0.5)]
     out = [
         replace(base, prf_weight=0.7, rrf_k=k, dense_weight=dw, dense_prf_docs=m, dense_prf_weight=b)
@@ -124,12 +125,29 @@ def grid(base: RetrievalParams) -> list[RetrievalParams]:
         for sw, sow in ((1.0, 0.0), (1.0, 0.5), (0.5, 1.0), (1.0, 1.0))
         for m in (5, 3)
     ]
+    out += [  # score fusion (a convex combination of normalised scores) instead of RRF
+        replace(
+            base,
+            fusion="score",
+            prf_docs=prf,
+            prf_weight=w,
+            dense_weight=dw,
+            sparse_weight=sw,
+            sparse_original_weight=sow,
+            dense_prf_docs=m,
+            dense_prf_weight=b,
+        )
+        for dw in (1.0, 1.5, 2.0, 3.0, 4.0, 5.0)
+        for prf, w, sw, sow in ((0, 0.7, 1.0, 0.0), (10, 0.3, 1.0, 0.0), (10, 0.3, 0.5, 1.0), (10, 0.5, 0.5, 1.0))
+        for m, b in ((0, 1.0), (3, 1.0), (5, 0.5), (5, 1.0))
+    ]
     return out
 
 
 def describe(p: RetrievalParams) -> str:
+    fusion = f"rrf k {p.rrf_k:>3.0f}" if p.fusion == "rrf" else "score    "
     return (
-        f"rm3 {p.prf_docs:>2} (w {p.prf_weight}) k {p.rrf_k:>3.0f} "
+        f"{fusion} rm3 {p.prf_docs:>2} (w {p.prf_weight}) "
         f"dense w {p.dense_weight} (first pass {p.dense_original_weight}) "
         f"bm25 w {p.sparse_weight} (first pass {p.sparse_original_weight}) "
         f"dense fb {p.dense_prf_docs}/{p.dense_prf_weight}"

@@ -60,6 +60,7 @@ async def run_query(
 def settings_params(s: Settings, **query: Any) -> RetrievalParams:
     """The ranking settings (fusion, feedback) as RetrievalParams; `query` adds per-query fields."""
     return RetrievalParams(
+        fusion=s.rag_fusion,
         rrf_k=s.rag_rrf_k,
         dense_weight=s.rag_dense_weight,
         sparse_weight=s.rag_sparse_weight,

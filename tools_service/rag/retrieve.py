@@ -1,12 +1,13 @@
-"""Ranking chunks of one snapshot: dense, BM25, feedback, reciprocal rank fusion, cross-encoder.
+"""Ranking chunks of one snapshot: dense, BM25, feedback, fusion, cross-encoder.
 
 Scores returned to clients (`score`, in [0, 1], best first):
 - one ranked list (dense alone, one query): the cosine similarity (to the query vector
   after dense feedback, `dense_feedback`, when that is on);
 - one ranked list (BM25 alone, one query, one pass kept): BM25 divided by the best BM25;
 - several lists (hybrid, multi-query, or BM25's first pass kept beside its feedback pass):
-  the RRF score normalised by its maximum,
-  sum_l w_l / (k + rank_l) / sum_l w_l / (k + 1), so 1.0 means "first in every list";
+  the fused score normalised by its maximum, so 1.0 means "first in every list": for RRF
+  sum_l w_l / (k + rank_l) / sum_l w_l / (k + 1), for score fusion
+  sum_l w_l * s_l / top_l / sum_l w_l (tools_service/rag/fusion.py);
 - reranked: the cross-encoder's relevance, squashed by a sigmoid.
 
 Those scores rank, but they do not mean the same thing across modes, so
@@ -39,6 +40,7 @@ __all__ = [
     "sparse_ranking",
     "sparse_rankings",
     "dense_feedback",
+    "rescore_dense",
     "combine",
     "rank",
     "rerank",
@@ -50,6 +52,7 @@ class RetrievalParams:
     mode: str = "hybrid"  # hybrid | dense | sparse
     top_k: int = 5
     candidates: int = 50
+    fusion: str = "rrf"  # rrf | score (tools_service/rag/fusion.py)
     rrf_k: float = 60.0
     dense_weight: float = 1.0
     sparse_weight: float = 1.0
@@ -190,13 +193,21 @@ def dense_feedback(
     if not leads:
         return rankings
     centroid = _vectors(snapshot, np.asarray(leads, dtype=np.int64)).mean(axis=0)
+    return rescore_dense(snapshot, rankings, dense_at, qvecs + params.dense_prf_weight * centroid, params.candidates)
+
+
+def rescore_dense(
+    snapshot: Snapshot, rankings: list[Ranking], dense_at: list[int], qvecs: np.ndarray, k: int
+) -> list[Ranking]:
+    """The dense lists (at `dense_at`, one per query vector) re-scored over every candidate
+    any list found, BM25 hits included: the cosine to the (normalised) query vector, no
+    FAISS call."""
     cand = np.asarray(sorted({row for ranking in rankings for row, _ in ranking}), dtype=np.int64)
     vectors = _vectors(snapshot, cand)
     out = list(rankings)
-    for i, qvec in zip(dense_at, qvecs, strict=True):
-        query = qvec + params.dense_prf_weight * centroid
+    for i, query in zip(dense_at, qvecs, strict=True):
         scores = vectors @ (query / (np.linalg.norm(query) or 1.0))
-        order = np.argsort(-scores, kind="stable")[: params.candidates]
+        order = np.argsort(-scores, kind="stable")[:k]
         out[i] = [(int(cand[j]), float(scores[j])) for j in order]
     return out
 
@@ -229,6 +240,8 @@ def combine(
             weights.append(params.sparse_weight)
     if params.dense_prf_docs > 0 and dense_at:
         rankings = dense_feedback(snapshot, rankings, weights, dense_at, qvecs, params)
+    elif params.fusion == "score" and dense_at and len(rankings) > 1:  # a cosine for every candidate
+        rankings = rescore_dense(snapshot, rankings, dense_at, qvecs, params.candidates)
     return fuse_rankings(snapshot, rankings, weights, params)
 
 
