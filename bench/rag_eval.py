@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -183,6 +184,17 @@ def score(runs: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> tuple
     )
 
 
+def paired_interval(
+    a: dict[str, list[str]], b: dict[str, list[str]], qrels: dict[str, dict[str, int]], resamples: int = 2000
+) -> tuple[float, float, float]:
+    """Mean nDCG@10 of run a minus run b over the same queries, and its 95% paired
+    bootstrap interval (queries resampled with replacement, fixed seed)."""
+    diffs = np.asarray([ndcg_at(a[q], qrels[q]) - ndcg_at(b[q], qrels[q]) for q in a])
+    rng = np.random.default_rng(0)
+    means = diffs[rng.integers(0, len(diffs), size=(resamples, len(diffs)))].mean(axis=1)
+    return float(diffs.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+
 def split(queries: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
     """Dev (tuning) and test halves: odd query ids tune, even ids are held out."""
     dev = {q: t for q, t in queries.items() if int(q) % 2 == 1} if all(q.isdigit() for q in queries) else {}
@@ -238,6 +250,7 @@ def main() -> None:
         if status["reranking"]["enabled"]:
             modes.append(("hybrid + rerank", {"mode": "hybrid", "rerank": True}, {}))
         table = []
+        all_runs: dict[str, dict[str, list[str]]] = {}
         for label, extra, env in modes:
             if env:  # a setting of the server: a second server on the same DATA_DIR
                 with (
@@ -248,6 +261,7 @@ def main() -> None:
             else:
                 results, ms = timed_queries(client, queries, args.depth, **extra)
             runs = {q: doc_ranking([Path(r["filename"]).stem for r in res]) for q, res in results.items()}
+            all_runs[label] = runs
             table.append(
                 (
                     label,
@@ -261,6 +275,9 @@ def main() -> None:
         print(f"\n{'mode':<21} {'nDCG@10':>8} {'dev':>7} {'test':>7} {'Recall@100':>11} {'ms/query':>9}")
         for label, ndcg, ndcg_dev, ndcg_test, rec, ms in table:
             print(f"{label:<21} {ndcg:>8.4f} {ndcg_dev:>7.4f} {ndcg_test:>7.4f} {rec:>11.4f} {ms:>9.1f}")
+        for label in ("hybrid (default)", "hybrid, RRF (stop 20)"):
+            mean, lo, hi = paired_interval(all_runs[label], all_runs["BM25 (no feedback)"], qrels)
+            print(f"{label} - BM25: {mean:+.4f} nDCG@10, 95% paired bootstrap interval [{lo:+.4f}, {hi:+.4f}]")
 
 
 def timed_queries(

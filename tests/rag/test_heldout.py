@@ -95,3 +95,21 @@ def test_collection_merges_duplicates_and_is_deterministic(
     assert heldout.collect(10) == (corpus, queries, qrels)
     out = heldout.build_manpages(10, tmp_path / "beir")
     assert (out / "qrels" / "test.tsv").read_text().count("\n") == 1 + 3
+
+
+def test_paired_bootstrap_interval_brackets_the_mean_difference(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bench/rag_eval.py's interval for "defaults minus BM25": per-query differences,
+    resampled in pairs; identical runs give exactly 0, and the interval holds the mean."""
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    spec = importlib.util.spec_from_file_location("rag_eval", BENCH.parent / "rag_eval.py")
+    assert spec is not None and spec.loader is not None
+    rag_eval = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rag_eval)
+    qrels = {str(i): {f"d{i}": 1} for i in range(40)}
+    better = {q: [f"d{q}"] if int(q) % 4 else ["miss"] for q in qrels}  # 30 of 40 found first
+    worse = {q: ["miss", f"d{q}"] if int(q) % 2 else ["miss"] for q in qrels}  # 20 found second
+    assert rag_eval.paired_interval(better, better, qrels) == (0.0, 0.0, 0.0)
+    mean, lo, hi = rag_eval.paired_interval(better, worse, qrels)
+    expected = sum(rag_eval.ndcg_at(better[q], qrels[q]) - rag_eval.ndcg_at(worse[q], qrels[q]) for q in qrels) / 40
+    assert mean == pytest.approx(expected) and lo < mean < hi
+    assert rag_eval.paired_interval(better, worse, qrels) == (mean, lo, hi)  # fixed seed
