@@ -50,6 +50,7 @@ def test_loopback_start_warns_until_the_password_changes(
     assert _warnings(caplog, "main app") == 1, "no new warning once the password changed"
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the refusal, as intended
 def test_non_loopback_start_is_refused(data_dir: Path, llm_server: ScriptedLLM) -> None:
     exposed = platform_settings(data_dir, llm_server, server_host="0.0.0.0", tools_host="0.0.0.0")
     with pytest.raises(RuntimeError, match="failed to start"):
