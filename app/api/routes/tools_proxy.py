@@ -35,7 +35,6 @@ router = APIRouter(prefix="/api/tools", tags=["tools"], lifespan=_lifespan)
 _METHODS = ["GET", "POST", "DELETE"]
 
 
-@router.api_route("/{path:path}", methods=_METHODS, summary="The tools app's user endpoints, as the caller")
 async def proxy(
     path: str,
     request: Request,
@@ -51,3 +50,15 @@ async def proxy(
     target = tools_proxy.ProxyTarget(settings.tools_url, settings.tools_key)
     http = request.app.state.tools_proxy_http
     return await tools_proxy.forward(http, target, request, path, user.id)
+
+
+# One route per method, each with its own operation id: one route for all three would give
+# OpenAPI clients (and schemathesis) three operations with the same id.
+for _method in _METHODS:
+    router.add_api_route(
+        "/{path:path}",
+        proxy,
+        methods=[_method],
+        operation_id=f"tools_proxy_{_method.lower()}",
+        summary=f"{_method} a tools app user endpoint, as the caller",
+    )
