@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage
 from langchain_core.tools import BaseTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, MessagesState, StateGraph
@@ -38,7 +39,7 @@ def build_chat_graph(
         first = client.follows_client_input(state["messages"], ctx)
         model = client.bind_tools(configured_model(llm, ctx), [], ctx, first=first)
         reply = await model.ainvoke(with_system_prompt(state["messages"], ctx))
-        return {"messages": [reply]}
+        return {"messages": [client.one_call_at_most(reply, ctx) if isinstance(reply, AIMessage) else reply]}
 
     def after_respond(state: MessagesState) -> str:
         return client.CLIENT_TOOLS if pause and client.unanswered(state["messages"]) else END

@@ -10,7 +10,10 @@ the run with `Command(resume={tool_call_id: result text})`.
 The specs arrive per run in `AgentContext.client_tools` (OpenAI function-tool dicts), with
 the caller's `tool_choice`. That choice applies to the model call that follows the caller's
 own input (its message, or its tool results); later steps of the same run (after the agent's
-own tools) choose freely, so a forced choice cannot spin the agent's loop.
+own tools) choose freely, so a forced choice cannot spin the agent's loop. The caller's
+`parallel_tool_calls: false` holds on every step: the model is asked for one call where its
+client takes the flag (ChatOpenAI), and `one_call_at_most` keeps only the first call of a
+step whatever the backend did.
 
 Agents that are subgraphs of `auto` are built with `pause=False`: they end the run at a client
 call instead, and `auto` pauses at its own level, so the paused turn is in its state.
@@ -18,6 +21,7 @@ call instead, and `auto` pauses at its own level, so the paused turn is in its s
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -39,6 +43,7 @@ __all__ = [
     "server_calls",
     "follows_client_input",
     "bind_tools",
+    "one_call_at_most",
     "as_tools",
     "client_tools_node",
 ]
@@ -103,10 +108,23 @@ def bind_tools(
         return model  # the caller asked for an answer without tool calls
     if not specs:
         return model
-    if choice is None:
-        return model.bind_tools(specs)
-    forced: Any = choice  # a function dict as OpenAI takes it, or a mode name
-    return model.bind_tools(specs, tool_choice=forced)
+    options: dict[str, Any] = {}
+    if ctx.parallel_tool_calls is False and "parallel_tool_calls" in inspect.signature(model.bind_tools).parameters:
+        options["parallel_tool_calls"] = False
+    if choice is not None:
+        options["tool_choice"] = choice  # a function dict as OpenAI takes it, or a mode name
+    return model.bind_tools(specs, **options)
+
+
+def one_call_at_most(reply: AIMessage, ctx: AgentContext) -> AIMessage:
+    """`reply` with only its first tool call when the caller sent `parallel_tool_calls: false`
+    (a backend may ignore the flag, or not know it)."""
+    if ctx.parallel_tool_calls is not False or len(reply.tool_calls) <= 1:
+        return reply
+    extra = {k: v for k, v in reply.additional_kwargs.items() if k != "tool_calls"}  # the raw calls, all of them
+    return reply.model_copy(
+        update={"tool_calls": reply.tool_calls[:1], "invalid_tool_calls": [], "additional_kwargs": extra}
+    )
 
 
 def as_tools(ctx: AgentContext) -> list[BaseTool]:

@@ -41,6 +41,8 @@ class AgentContext:
     # join the agent's own; a call to one pauses the run (graphs.client_tools).
     client_tools: list[dict[str, Any]] = field(default_factory=list)
     tool_choice: str | dict[str, Any] | None = None
+    # The caller's `parallel_tool_calls`: False means at most one tool call per model step.
+    parallel_tool_calls: bool | None = None
 
 
 def context_of(runtime: Runtime[AgentContext] | None) -> AgentContext:

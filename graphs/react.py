@@ -133,6 +133,8 @@ def build_react_graph(
         history = close_dangling_calls(with_system_prompt(messages, ctx, "react"))
         bound = client.bind_tools(model, tools, ctx, first=client.follows_client_input(messages, ctx))
         reply = await bound.ainvoke(history, config=call_config)
+        if isinstance(reply, AIMessage):
+            reply = client.one_call_at_most(reply, ctx)
         if tool_node is None and isinstance(reply, AIMessage) and reply.tool_calls:
             kept = client.client_calls(reply.tool_calls, ctx)  # no tools of ours to run: drop calls to them
             if len(kept) != len(reply.tool_calls):
@@ -162,7 +164,11 @@ def build_react_graph(
 
     def run_context(runtime: Runtime[AgentContext]) -> AgentContext:
         ctx = context_of(runtime)
-        return ctx if with_client or not ctx.client_tools else replace(ctx, client_tools=[], tool_choice=None)
+        return (
+            ctx
+            if with_client or not ctx.client_tools
+            else replace(ctx, client_tools=[], tool_choice=None, parallel_tool_calls=None)
+        )
 
     async def agent(state: MessagesState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         ctx = run_context(runtime)

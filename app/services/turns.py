@@ -132,6 +132,7 @@ async def prepare_turn(
         attachments=attachments,
         client_tools=list(body.tools or []),
         tool_choice=body.tool_choice,
+        parallel_tool_calls=body.parallel_tool_calls,
     )
     turn.run = RunRequest(
         agent=turn.agent,

@@ -253,6 +253,31 @@ def test_tool_choice_reaches_the_model_and_bad_ones_are_400(p: Platform) -> None
         ask(p, [ASK], stream=False, tools=[clash])
 
 
+@pytest.mark.parametrize(("model", "stream"), [("react", False), ("react", True), ("chat", True)])
+def test_parallel_tool_calls_false_gives_one_call_a_step(p: Platform, model: str, stream: bool) -> None:
+    """OpenAI's `parallel_tool_calls: false`: the backend is asked for one call, and a backend
+    that answers with two anyway (as this scripted one does) still yields one to the caller."""
+    sid = f"one-call-{model}-{stream}"
+    two = [tool_call("get_weather", {"city": "Oslo"}, "call_p1"), tool_call("get_weather", {"city": "Rome"}, "call_p2")]
+    p.llm.push(Reply(tool_calls=two), "Sunny in Oslo.")
+    kwargs: dict[str, Any] = {"model": model, "tools": [WEATHER], "extra_body": {"session_id": sid}}
+    first = ask(p, [ASK], stream=stream, parallel_tool_calls=False, **kwargs)
+    assert p.llm.requests[-1]["parallel_tool_calls"] is False
+    assert first["finish_reason"] == "tool_calls"
+    assert [c["id"] for c in first["tool_calls"]] == ["call_p1"]
+    assert [[c["id"] for c in m.get("tool_calls") or []] for m in history(p, sid)] == [[], ["call_p1"]]
+    result = {"role": "tool", "tool_call_id": "call_p1", "content": "sunny"}
+    second = ask(p, [ASK, echo(first["tool_calls"]), result], stream=stream, parallel_tool_calls=False, **kwargs)
+    assert second["content"] == "Sunny in Oslo."
+    assert [c["id"] for c in p.llm.requests[-1]["messages"][-2]["tool_calls"]] == ["call_p1"]
+
+    # Without the flag, both calls reach the caller and the backend is not told anything.
+    p.llm.push(Reply(tool_calls=two))
+    both = ask(p, [ASK], stream=stream, model=model, tools=[WEATHER])
+    assert [c["id"] for c in both["tool_calls"]] == ["call_p1", "call_p2"]
+    assert "parallel_tool_calls" not in p.llm.requests[-1]
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_retried_pause_replays_its_tool_calls(p: Platform, stream: bool) -> None:
     sid, key = f"replay-{stream}", {"Idempotency-Key": f"pause-{stream}"}
