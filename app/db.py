@@ -19,6 +19,7 @@ from sqlalchemy.util import await_
 from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.sqlite_conn import SQLITE_BUSY_TIMEOUT_S, configure
 from core.security import hash_password
 from settings import Settings
 
@@ -29,10 +30,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-# How long a SQLite writer waits for the write lock (in this process: for the one writer
-# connection; across processes: SQLite's busy_timeout) before the request gets a 503.
-SQLITE_BUSY_TIMEOUT_S = 30.0
 
 
 def utcnow() -> datetime:
@@ -285,11 +282,6 @@ def _sqlite_begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
     await_(conn.connection.driver_connection.execute("BEGIN IMMEDIATE"))
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_conn, record) -> None:  # type: ignore[no-untyped-def]
     dbapi_conn.isolation_level = None  # the driver must not emit its own BEGIN: see above
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
-    cur.close()
+    await_(configure(record.driver_connection))

@@ -59,13 +59,14 @@ async def open_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver[Any]]
     import aiosqlite
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+    from app.sqlite_conn import configure
+
     path = Path(url.removeprefix("sqlite:///"))
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = await aiosqlite.connect(str(path))
-    # WAL: readers don't block the writer, and checkpoints cost several times less.
-    await conn.execute("PRAGMA journal_mode=WAL")
-    await conn.execute("PRAGMA synchronous=NORMAL")
-    await conn.execute("PRAGMA busy_timeout=30000")
+    # WAL (readers don't block the writer, and checkpoints cost several times less), safely
+    # switched on while other replicas open the same new file.
+    await configure(conn, foreign_keys=False)
     saver: BaseCheckpointSaver[Any] = AsyncSqliteSaver(conn)
     await saver.setup()  # type: ignore[attr-defined]
     try:

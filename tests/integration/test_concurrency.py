@@ -83,6 +83,58 @@ async def test_an_exhausted_pool_is_a_fast_503_with_retry_after(data_dir: Path) 
             assert (await client.get("/api/chat/sessions", headers=headers)).status_code == 200
 
 
+async def test_a_new_sqlite_file_locked_by_another_replica_is_waited_for(data_dir: Path) -> None:
+    """Replicas starting together on a new SQLite file all switch it to WAL at once. One that
+    reads the file while another holds its write lock is refused at once ("database is
+    locked"; SQLite skips its busy handler where waiting could deadlock): it failed its start
+    in CI. It retries instead, and comes up once the other lets go."""
+    import logging
+    import sqlite3
+
+    from sqlalchemy import text
+
+    from app.db import Database
+    from tests.conftest import make_settings
+
+    settings = make_settings(data_dir)
+    db = Database(settings)  # makes the data folder; connects only when used
+    other = sqlite3.connect(
+        settings.db_url.split("///", 1)[1], isolation_level=None
+    )  # the other replica, still on a rollback journal
+    other.execute("CREATE TABLE early (x INTEGER)")
+    other.execute("BEGIN IMMEDIATE")  # its write lock, held
+    refused = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    class Watch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "retrying" in record.getMessage():
+                loop.call_soon_threadsafe(refused.set)
+
+    watch = Watch(logging.DEBUG)
+    db_log = logging.getLogger("app.sqlite_conn")
+    level = db_log.level
+    db_log.addHandler(watch)
+    db_log.setLevel(logging.DEBUG)
+
+    async def connect() -> str:
+        async with db.engine.connect() as conn:
+            return str((await conn.execute(text("PRAGMA journal_mode"))).scalar())
+
+    try:
+        task = asyncio.create_task(connect())
+        await asyncio.wait([task, asyncio.create_task(refused.wait())], return_when=asyncio.FIRST_COMPLETED)
+        assert refused.is_set(), f"not refused while the other held the lock: {task}"
+        assert not task.done()
+        other.execute("ROLLBACK")
+        assert await task == "wal"
+    finally:
+        other.close()
+        db_log.removeHandler(watch)
+        db_log.setLevel(level)
+        await db.close()
+
+
 async def test_sqlite_writers_queue_in_arrival_order(data_dir: Path) -> None:
     """SQLite has one write lock per file. Writers that each hold a connection and contend for
     it in SQLite's busy handler are served in no particular order, and under load an unlucky one
