@@ -60,7 +60,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 typecheck: setup
-	$(BIN)/mypy core app graphs tools_service settings.py
+	$(BIN)/mypy --explicit-package-bases core app graphs tools_service settings.py bench
 
 # A deeper Schemathesis run than CI's (5 examples per operation): FUZZ_EXAMPLES per operation.
 fuzz: setup

@@ -165,7 +165,7 @@ def litellm_row(llm_port: int, env: dict[str, str], n: int) -> list[float] | Non
     try:
         wait_up(f"http://127.0.0.1:{port}/health/liveliness", proc)
         c = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=lite_env["LITELLM_MASTER_KEY"], max_retries=0)
-        msg = [{"role": "user", "content": "hello"}]
+        msg: list[Any] = [{"role": "user", "content": "hello"}]
         for _ in range(5):
             c.chat.completions.create(model="m", messages=msg)  # type: ignore[arg-type]
         return [timed(lambda: c.chat.completions.create(model="m", messages=msg)) for _ in range(n)]  # type: ignore[arg-type]
@@ -192,7 +192,7 @@ def main() -> None:
             token = httpx.post(base + "/api/auth/login", json={"username": "admin", "password": "administrator"})
             token_s = token.json()["access_token"]
             client = openai.OpenAI(base_url=base + "/v1", api_key=token_s, max_retries=0)
-            msg = [{"role": "user", "content": "hello"}]
+            msg: list[Any] = [{"role": "user", "content": "hello"}]
             for i in range(5):
                 direct.chat.completions.create(model="m", messages=msg)  # type: ignore[arg-type]
                 client.chat.completions.create(model="chat", messages=msg, extra_body={"session_id": f"w{i}"})  # type: ignore[arg-type]
@@ -213,7 +213,7 @@ def main() -> None:
                 )
             )
             # One long session: only the new message each turn; the backend sees the whole history.
-            history: list[dict[str, str]] = []
+            history: list[Any] = []
             plat: list[float] = []
             dirs: list[float] = []
             for t in range(args.turns):

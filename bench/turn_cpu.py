@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -47,7 +48,7 @@ def main() -> None:
             login = {"username": "admin", "password": "administrator"}
             token = httpx.post(base + "/api/auth/login", json=login, timeout=60).json()["access_token"]
             client = openai.OpenAI(base_url=base + "/v1", api_key=token, max_retries=0)
-            msg = [{"role": "user", "content": "hello"}]
+            msg: list[Any] = [{"role": "user", "content": "hello"}]
             for i in range(10):  # warm-up
                 client.chat.completions.create(model="chat", messages=msg, extra_body={"session_id": f"w{i}"})  # type: ignore[arg-type]
             rows = {

@@ -6,6 +6,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,8 +18,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
-def make_settings(data_dir: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {
+def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
         "data_dir": data_dir,
         "jwt_secret_key": secrets.token_urlsafe(48),
         "tools_api_key": secrets.token_urlsafe(32),

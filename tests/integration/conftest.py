@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -97,7 +98,7 @@ def serve_platform(
 
 
 @pytest.fixture
-def platform(data_dir: Path, llm_server: ScriptedLLM, store: dict[str, object]) -> Iterator[Platform]:
+def platform(data_dir: Path, llm_server: ScriptedLLM, store: dict[str, Any]) -> Iterator[Platform]:
     with serve_platform(data_dir, llm_server, **store) as p:
         yield p
 
