@@ -258,3 +258,31 @@ def test_written_segments_keep_one_copy_of_their_vectors(tmp_path: Path) -> None
     assert isinstance(merged.vectors, np.memmap)
     np.testing.assert_array_equal(np.asarray(merged.vectors), vectors[np.arange(12) % 3 != 0])
     assert merged.index.ntotal == 8
+
+
+async def test_stats_say_while_a_background_merge_runs(data_dir: Path) -> None:
+    """`merging` in the stats: true from the commit that schedules a merge until it lands
+    (benchmarks wait for it before timing queries; operators see why a query is slower)."""
+    from tools_service.rag.engine import RagEngine
+    from tools_service.rag.ingest import ParsedFile
+
+    s = make_settings(data_dir, rag_merge_factor=3, rag_merge_floor_rows=1, rag_merge_in_background=True)
+    engine = RagEngine(s)
+    try:
+        await engine.create_collection("alice", "kb")
+        for i in range(2):
+            await engine.add_documents("alice", "kb", [ParsedFile(f"d{i}.txt", 60, _doc(i).decode())])
+            await engine.merger.wait("alice", "kb")
+        before = await engine.stats("alice", "kb")
+        assert (before["merging"], len(before["segments"]), before["merges"]) == (False, 2, 0)
+        # The third segment makes a tier of three: the commit schedules a merge, which can
+        # only start once this task yields. The stats come from the cached snapshot (the
+        # commit refreshed it) without yielding, so they see the merge pending.
+        await engine.add_documents("alice", "kb", [ParsedFile("d2.txt", 60, _doc(2).decode())])
+        during = await engine.stats("alice", "kb")
+        assert (during["merging"], len(during["segments"]), during["merges"]) == (True, 3, 0)
+        await engine.merger.wait("alice", "kb")
+        after = await engine.stats("alice", "kb")
+        assert (after["merging"], len(after["segments"]), after["merges"]) == (False, 1, 1)
+    finally:
+        await engine.close()

@@ -234,6 +234,7 @@ class RagEngine:
                 for v in snap.views
             ],
             "merges": self.merger.merges,
+            "merging": self.merger.running(user, name),
         }
 
     async def close(self) -> None:

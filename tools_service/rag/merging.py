@@ -98,6 +98,11 @@ class Merger:
             await asyncio.shield(running)
         await self.merge_once(user, name, everything=True)
 
+    def running(self, user: str, name: str) -> bool:
+        """True while a background merge of the collection is scheduled or running here."""
+        task = self._tasks.get((user, name))
+        return task is not None and not task.done()
+
     async def wait(self, user: str, name: str) -> None:
         running = self._tasks.get((user, name))
         if running is not None:
